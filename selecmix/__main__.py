@@ -1,0 +1,153 @@
+"""Command line: ``python -m selecmix {data,train,table} ...`` (``--help`` on each)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from .config import DATASETS, METHODS, PAIR_SETS, PROFILES, SIMILARITIES, Config, make_config
+
+# Config fields exposed as --options, with their help text.
+_OPTIONS = {
+    "data_root": "folder with the raw data (default: $SELECMIX_DATA, else the repository's data/)",
+    "source": "where images come from: mnist | embedded (cmnist), cifar10 (cifar10c), dfa (release folders)",
+    "data_seed": "seed of the dataset build (colours, bias assignment, splits); default 0",
+    "severity": "cmnist colour-noise severity 1..5 (LfF, default 4); cifar10c CIFAR-10-C level (default 5)",
+    "train_size": "keep a class-stratified subset of this many training images",
+    "label_noise": "beta in percent: share of training labels replaced by another class (Fig. 3)",
+    "input_scale": "cmnist input of f: official ([0, 1/255], the paper's double /255) or clean ([0, 1])",
+    "epochs": "training epochs (paper: cmnist 200, cifar10c 300, bffhq 200)",
+    "large_batch": "selection pool size (official: 1024, BFFHQ 256)",
+    "batch_size": "mini-batch size of each update (paper: 256, BFFHQ 64)",
+    "lr": "learning rate of f (Adam)",
+    "weight_decay": "weight decay of f",
+    "f_arch": "architecture of f: mlp | resnet18 | resnet18_cifar",
+    "g_arch": "architecture of g: mlp | resnet18 | resnet18_cifar (the official code's)",
+    "g_optimizer": "optimiser of g: adam | sgd",
+    "g_lr": "learning rate of g",
+    "g_weight_decay": "weight decay of g",
+    "g_pretrain_epochs": "pretrain g alone for this many epochs, then freeze it (Fig. 5); default: train with f",
+    "tau": "temperature of the SC / GSC losses (0.2)",
+    "q": "exponent of GCE / GSC (0.7)",
+    "similarity": f"similarity for pair selection: {' | '.join(SIMILARITIES)}",
+    "pairs": f"pair sets: {' | '.join(PAIR_SETS)} (A: contradicting positives, B: negatives)",
+    "lambda_base": "weight of the base method's loss (V+Ours 0, L+Ours 1)",
+    "lambda_ours": "weight of the mixed-batch loss (V+Ours 1, L+Ours 0.1)",
+    "jtt_epochs": "JTT: stage-1 epochs T",
+    "jtt_upweight": "JTT: upsampling factor of the error set",
+    "device": "auto (CUDA when present) | cpu | cuda",
+    "threads": "torch CPU threads (use 1 per run when running several at once)",
+}
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    types = {f.name: f.type for f in fields(Config)}
+    for name, text in _OPTIONS.items():
+        kind = types[name]
+        conv = int if "int" in str(kind) else float if "float" in str(kind) else str
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=conv, default=None, help=text)
+
+
+def _ratio_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ratio", type=float, default=1.0,
+                        help="bias-conflicting ratio alpha in percent (paper: 0.5, 1, 2, 5)")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import load_splits
+
+    splits = load_splits(args.dataset, args.ratio, args.source or "auto", args.data_root, args.data_seed,
+                         args.severity, args.train_size, args.label_noise or 0.0)
+    summary = splits.summary()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"{args.dataset} at {args.ratio:g} % bias-conflicting")
+    print(f"{'split':<8}{'size':>8}{'aligned':>10}{'conflicting':>13}{'conflicting %':>15}")
+    for name, s in summary["splits"].items():
+        print(f"{name:<8}{s['size']:>8}{s['aligned']:>10}{s['conflicting']:>13}{100 * s['conflicting'] / max(s['size'], 1):>14.2f}%")
+    print(f"sha256 of the training images: {summary['sha256']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    overrides = {name: getattr(args, name) for name in _OPTIONS}
+    cfg = make_config(args.dataset, args.ratio, args.method, args.profile, seed=args.seed, **overrides)
+    result = train(cfg, out=args.out, resume=args.resume, force=args.force,
+                   progress=False if args.no_progress else None)
+    print(json.dumps({k: result.get(k) for k in ("name", "best_test_unbiased", "last_test_unbiased",
+                                                  "best_test_conflicting", "valid_selected_test_unbiased",
+                                                  "wall_seconds")}, indent=1))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from .results import TABLES, comparison_rows, format_table, load_results
+
+    results = load_results(args.results)
+    datasets = [args.dataset] if args.dataset else sorted({r["dataset"] for r in results}) or ["cmnist"]
+    key = f"{args.protocol}_test_{args.metric}" if args.protocol != "valid" else "valid_selected_test_unbiased"
+    for dataset in datasets:
+        rows = comparison_rows(results, dataset, args.table, key, args.profile)
+        title = (f"Table {args.table} -- {dataset}: {key} (ours: mean ± std over seeds, n; "
+                 f"paper: mean; diff = ours - paper), profile {args.profile}")
+        print(format_table(rows, dataset, title))
+        print()
+    if args.table not in TABLES:
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m selecmix", description=(
+        "SelecMix (NeurIPS 2022) and its baselines on biased datasets: build data, train, compare."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="build a biased dataset and print its group counts")
+    p.add_argument("--dataset", choices=DATASETS, default="cmnist")
+    _ratio_arg(p)
+    for name in ("data_root", "source", "data_seed", "severity", "train_size", "label_noise"):
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                       type=int if name in ("data_seed", "severity", "train_size") else float if name == "label_noise" else str,
+                       help=_OPTIONS[name])
+    p.add_argument("--json", action="store_true", help="print JSON: splits (size, aligned, conflicting) and sha256")
+    p.set_defaults(func=cmd_data, data_seed=0)
+
+    p = sub.add_parser("train", help="train one run and write its JSON result")
+    p.add_argument("--dataset", choices=DATASETS, default="cmnist")
+    _ratio_arg(p)
+    p.add_argument("--method", choices=METHODS, default="selecmix",
+                   help="vanilla, mixup, lff, jtt, lisa (bias labels), selecmix (V+Ours), lff_selecmix (L+Ours), lff_mixup")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="fast (small data, minutes on a CPU; default, or $SELECMIX_PROFILE) or paper (full scale)")
+    p.add_argument("--out", default="runs", help="folder for results and checkpoints (default: runs/)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--force", action="store_true", help="train even if the result file exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("table", help="compare recorded results with the paper's tables")
+    p.add_argument("--results", default="book/results", help="folder of result files (default: book/results)")
+    p.add_argument("--dataset", choices=DATASETS, default=None)
+    p.add_argument("--table", choices=("1", "4", "5", "7"), default="1", help="which paper table (default 1)")
+    p.add_argument("--protocol", choices=("best", "last", "valid"), default="best",
+                   help="best: best test epoch (the paper's protocol); last: last epoch; valid: epoch of best validation accuracy")
+    p.add_argument("--metric", choices=("unbiased", "conflicting", "aligned"), default="unbiased")
+    p.add_argument("--profile", choices=PROFILES, default="paper", help="which runs to tabulate (default: paper)")
+    p.set_defaults(func=cmd_table)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

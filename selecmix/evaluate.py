@@ -1,0 +1,66 @@
+"""Evaluation: accuracy by group, similarity curves (Fig. 2), a linear probe for bias labels (Table 3).
+
+*Unbiased* accuracy is the accuracy on a split whose bias attributes are uniform (the test split
+of Colored MNIST and Corrupted CIFAR-10); *bias-aligned* and *bias-conflicting* accuracies are
+measured on the two groups separately. All accuracies are in percent.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .data import BiasedDataset, InputPipeline
+
+
+@torch.no_grad()
+def predictions(logits_fn: Callable[[torch.Tensor], torch.Tensor], ds: BiasedDataset, pipeline: InputPipeline,
+                device="cpu", batch_size: int = 2048) -> torch.Tensor:
+    """Predicted labels of a model (``logits_fn`` on f-inputs) for every sample of ``ds``."""
+    preds = []
+    for start in range(0, len(ds), batch_size):
+        x = pipeline.f_eval(ds.images[start:start + batch_size], device)
+        preds.append(logits_fn(x).argmax(1).cpu())
+    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+
+
+def group_accuracy(pred: torch.Tensor, ds: BiasedDataset) -> dict[str, float]:
+    """``{"unbiased", "aligned", "conflicting"}`` accuracies (percent) of predictions on ``ds``
+    against its true labels; NaN for a group with no sample."""
+    correct = (pred == ds.y_clean).float()
+
+    def mean(mask: torch.Tensor) -> float:
+        return 100 * float(correct[mask].mean()) if mask.any() else float("nan")
+
+    return {"unbiased": mean(torch.ones_like(correct, dtype=torch.bool)),
+            "aligned": mean(ds.aligned), "conflicting": mean(ds.conflicting)}
+
+
+def evaluate(logits_fn, ds: BiasedDataset, pipeline: InputPipeline, device="cpu") -> dict[str, float]:
+    """Group accuracies of a model on one split."""
+    return group_accuracy(predictions(logits_fn, ds, pipeline, device), ds)
+
+
+@torch.no_grad()
+def similarity_groups(z: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+    """Mean cosine similarity ``z_i . z_j`` (i != j) of the four kinds of pairs of Fig. 2:
+    positives (same label), negatives (different label), contradicting positives (same label,
+    different bias) and contradicting negatives (different label, same bias)."""
+    sim = z @ z.T
+    same_y = y[:, None] == y[None, :]
+    same_b = b[:, None] == b[None, :]
+    not_self = ~torch.eye(len(y), dtype=torch.bool, device=y.device)
+    groups = {"positive": same_y & not_self, "negative": ~same_y,
+              "contradicting_positive": same_y & ~same_b, "contradicting_negative": ~same_y & same_b}
+    return {name: float(sim[mask].mean()) if mask.any() else float("nan") for name, mask in groups.items()}
+
+
+def bias_probe(features_train: torch.Tensor, b_train: torch.Tensor, features_test: torch.Tensor,
+               b_test: torch.Tensor, seed: int = 0) -> float:
+    """Table 3: accuracy (percent) of a linear classifier predicting the *bias* label from frozen
+    features (a multinomial logistic regression fitted on the training features)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=1000, random_state=seed)
+    clf.fit(features_train.cpu().numpy(), b_train.cpu().numpy())
+    return 100 * float(clf.score(features_test.cpu().numpy(), b_test.cpu().numpy()))

@@ -1,0 +1,202 @@
+"""SelecMix (V+Ours): ``f`` is trained on mixed contradicting pairs (Alg. 1) chosen by an
+auxiliary model ``g`` trained at the same time with the GSC loss on the unmixed batch (Alg. 2).
+
+The auxiliary model that measures "biased similarity" is a choice (Table 2's ablation):
+
+* ``gsc`` (the method) / ``sc``: the contrastive model ``g`` (backbone + head), cosine similarity
+  of its L2-normalised embeddings, trained with Eq. 3 / Eq. 2 on ``g``'s clean, unaugmented input;
+* ``gce-cos`` / ``gce-l2`` / ``gce-kl``: a classifier trained with GCE (LfF's biased model), with
+  cosine or l2 on its penultimate features, or KL between its softmax outputs;
+* ``gt``: the true bias labels (SelecMix "with bias labels", Tables 2 and 5).
+
+``pairs`` picks the pair sets (A: contradicting positives, B: negatives, AB: both, Table 4), and
+``g_pretrain_epochs`` pretrains ``g`` alone that many epochs and then freezes it (Fig. 5).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+from ..evaluate import similarity_groups
+from ..losses import gce_loss, gsc_loss, supcon_loss
+from ..mixing import choose_kind, sample_lambda, selecmix_batch
+from ..models import ContrastiveModel, make_classifier
+from ..selection import bias_label_similarity, gce_similarity, pair_precision_recall, pairs_from_similarity
+from .base import Context, Method, Mixer, Pool, adam
+
+
+def g_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    if cfg.g_optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.g_lr, momentum=cfg.g_momentum,
+                               weight_decay=cfg.g_weight_decay)
+    return adam(model, cfg.g_lr, cfg.g_weight_decay)
+
+
+class ContrastiveAux:
+    """``g`` trained with GSC (Eq. 3) or SC (Eq. 2); similarity = cosine of its embeddings."""
+
+    trainable = True
+
+    def __init__(self, ctx: Context, loss: str = "gsc"):
+        self.ctx, self.loss_name = ctx, loss
+        self.g = ContrastiveModel(ctx.cfg.g_arch).to(ctx.device)
+        self.opt = g_optimizer(self.g, ctx.cfg)
+
+    @torch.no_grad()
+    def embed(self, x_g: torch.Tensor) -> torch.Tensor:
+        was_training = self.g.training
+        self.g.eval()
+        z = torch.cat([self.g(chunk) for chunk in x_g.split(1024)])
+        self.g.train(was_training)
+        return z
+
+    def similarity(self, pool: Pool) -> torch.Tensor:
+        z = self.embed(pool.x_g)
+        return z @ z.T
+
+    def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
+        cfg = self.ctx.cfg
+        z = self.g(pool.x_g[q])
+        loss = gsc_loss(z, pool.y[q], cfg.tau, cfg.q) if self.loss_name == "gsc" else supcon_loss(z, pool.y[q], cfg.tau)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def modules(self):
+        return {"g": self.g, "opt_g": self.opt}
+
+
+class GCEAux:
+    """LfF's biased classifier (GCE loss, f's architecture and input) as the similarity source."""
+
+    trainable = True
+
+    def __init__(self, ctx: Context, metric: str):
+        self.ctx, self.metric = ctx, metric
+        self.model = make_classifier(ctx.cfg.f_arch, ctx.num_classes).to(ctx.device)
+        self.opt = adam(self.model, ctx.cfg.lr, ctx.cfg.weight_decay)
+
+    @torch.no_grad()
+    def similarity(self, pool: Pool) -> torch.Tensor:
+        self.model.eval()
+        features = self.model.features(pool.x)
+        sim = gce_similarity(features, self.model.fc(features), self.metric)
+        self.model.train()
+        return sim
+
+    def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
+        loss = gce_loss(self.model(pool.x[q]), pool.y[q], self.ctx.cfg.q)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def modules(self):
+        return {"gce_model": self.model, "opt_gce": self.opt}
+
+
+class BiasLabelAux:
+    """Ground-truth bias labels as the similarity (no model to train)."""
+
+    trainable = False
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def similarity(self, pool: Pool) -> torch.Tensor:
+        return bias_label_similarity(pool.b, self.ctx.gen)
+
+    def modules(self):
+        return {}
+
+
+def make_aux(ctx: Context):
+    sim = ctx.cfg.similarity
+    if sim in ("gsc", "sc"):
+        return ContrastiveAux(ctx, sim)
+    if sim.startswith("gce-"):
+        return GCEAux(ctx, sim[4:])
+    return BiasLabelAux(ctx)
+
+
+class SelecMixMixer(Mixer):
+    """Algorithm 1 per pool (one coin, partners by Eq. 4 / 5, lam = min(u, 1 - u), label y_k),
+    and Algorithm 2 line 8 after each update of f (one step of ``g`` on the unmixed mini-batch)."""
+
+    def __init__(self, ctx: Context):
+        self.ctx, self.aux, self.frozen = ctx, make_aux(ctx), False
+        self.stats: dict[str, list[float]] = defaultdict(list)
+        probe_gen = torch.Generator().manual_seed(1234)          # fixed probe set for the curves
+        n = len(ctx.splits.train)
+        self.probe = torch.randperm(n, generator=probe_gen)[:min(n, 2048)]
+
+    def setup(self) -> None:
+        epochs = self.ctx.cfg.g_pretrain_epochs
+        if epochs is None or not self.aux.trainable:
+            return
+        pretrain_aux(self.ctx, self.aux, epochs)
+        self.frozen = True
+
+    def prepare(self, pool: Pool):
+        sim = self.aux.similarity(pool)
+        kind = choose_kind(self.ctx.cfg.pairs, self.ctx.gen)
+        partner = pairs_from_similarity(sim, pool.y, kind)
+        lam = sample_lambda(len(pool.y), self.ctx.gen).to(pool.x.device)
+        found = pair_precision_recall(partner, pool.y, pool.b, kind)
+        self.stats[f"{kind}_precision"].append(found["precision"])
+        self.stats[f"{kind}_recall"].append(found["recall"])
+        return partner, lam
+
+    def loss(self, f, pool: Pool, q: torch.Tensor, state) -> torch.Tensor:
+        partner, lam = state
+        x_mix, y_mix = selecmix_batch(pool.x, pool.y, partner, lam, q)
+        return F.cross_entropy(f(x_mix), y_mix)
+
+    def after_step(self, pool: Pool, q: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.frozen or not self.aux.trainable:
+            return {}
+        return {"aux": self.aux.train_step(pool, q)}
+
+    def epoch_stats(self) -> dict[str, float]:
+        out = {key: sum(v) / len(v) for key, v in self.stats.items() if v}
+        self.stats.clear()
+        if isinstance(self.aux, ContrastiveAux):
+            train = self.ctx.splits.train
+            x_g = self.ctx.pipeline.g_input(self.ctx.train_images[self.probe.to(self.ctx.train_images.device)],
+                                            self.ctx.device)
+            groups = similarity_groups(self.aux.embed(x_g), train.y_clean[self.probe].to(self.ctx.device),
+                                       train.b[self.probe].to(self.ctx.device))
+            out.update({f"sim_{k}": v for k, v in groups.items()})
+        return out
+
+    def modules(self):
+        return self.aux.modules()
+
+    def state(self):
+        return {"frozen": self.frozen}
+
+    def load_state(self, state):
+        self.frozen = bool(state.get("frozen", False))
+
+
+def pretrain_aux(ctx: Context, aux, epochs: int) -> None:
+    """Train the auxiliary model alone for ``epochs`` epochs (mini-batches of ``batch_size``)."""
+    train, cfg = ctx.splits.train, ctx.cfg
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=ctx.gen)
+        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size].to(ctx.device)
+            images = ctx.train_images[idx]
+            pool = Pool(idx, ctx.pipeline.f_train(images, ctx.gen, ctx.device), train.y.to(ctx.device)[idx],
+                        train.b.to(ctx.device)[idx], ctx)
+            aux.train_step(pool, torch.arange(len(idx), device=ctx.device))
+
+
+def build(ctx: Context) -> Method:
+    """V+Ours: ``lambda_base = 0``, ``lambda_ours = 1`` -- f is updated with CE on the mixed batch only."""
+    method = Method(ctx, SelecMixMixer(ctx))
+    method.name = "selecmix"
+    return method

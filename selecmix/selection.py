@@ -1,0 +1,111 @@
+"""Contradicting-pair selection (paper Sec. 3.3, Eqs. 4 and 5) and how well it finds real ones.
+
+For a query i in the selection pool B:
+
+* contradicting positive (Eq. 4): ``k = argmin_{j in P_i} z_i . z_j`` with ``P_i = {j != i : y_j = y_i}``
+  -- same label, most *dissimilar* biased features;
+* contradicting negative (Eq. 5): ``k = argmax_{j in N_i} z_i . z_j`` with ``N_i = {j : y_j != y_i}``
+  -- different label, most *similar* biased features.
+
+Everything is one masked ``argmin`` / ``argmax`` over a similarity matrix, so any similarity
+works: cosine of ``g``'s embeddings (the method), ground-truth bias labels, or the embeddings and
+outputs of a GCE-trained model (Table 2's ablation).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+KINDS = ("positive", "negative")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown pair kind {kind!r}; use 'positive' (Eq. 4) or 'negative' (Eq. 5)")
+
+
+def pairs_from_similarity(sim: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Partner index for every row of an (N, N) similarity matrix; -1 where no candidate exists.
+
+    ``positive``: least similar among same-label others; ``negative``: most similar among
+    different-label samples. Vectorised: one masked reduction, no Python loop.
+    """
+    _check_kind(kind)
+    n = len(y)
+    same = y[:, None] == y[None, :]
+    if kind == "positive":
+        candidates = same & ~torch.eye(n, dtype=torch.bool, device=y.device)
+        best = sim.masked_fill(~candidates, float("inf")).argmin(1)
+    else:
+        candidates = ~same
+        best = sim.masked_fill(~candidates, float("-inf")).argmax(1)
+    return torch.where(candidates.any(1), best, torch.full_like(best, -1))
+
+
+def contradicting_pairs(z: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Eq. 4 (``kind="positive"``) or Eq. 5 (``"negative"``) on L2-normalised embeddings z (N, d).
+
+    Returns the partner index k of every query (N,), -1 where the candidate set is empty.
+    """
+    return pairs_from_similarity(z @ z.T, y, kind)
+
+
+# --------------------------------------------------------------------------- other similarities
+def bias_label_similarity(b: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Similarity from ground-truth bias labels: 1 if same bias, else 0, plus a tiny random
+    tie-break so that the arg-min / arg-max picks uniformly among the equally good candidates
+    (SelecMix "with bias labels", Tables 2 and 5)."""
+    noise = torch.rand(len(b), len(b), generator=gen).to(b.device) * 1e-3
+    return (b[:, None] == b[None, :]).float() + noise
+
+
+def gce_similarity(features: torch.Tensor, logits: torch.Tensor, metric: str) -> torch.Tensor:
+    """Similarity from a GCE-trained biased classifier (LfF's ``b``), Table 2's baselines:
+
+    ``cos`` -- cosine of its penultimate features; ``l2`` -- negative squared Euclidean distance of
+    those features; ``kl`` -- negative KL divergence ``KL(p_i || p_j)`` of its softmax outputs.
+    """
+    if metric == "cos":
+        z = F.normalize(features, dim=1)
+        return z @ z.T
+    if metric == "l2":
+        return -torch.cdist(features, features).pow(2)
+    if metric == "kl":
+        log_p = F.log_softmax(logits, dim=1)
+        p = log_p.exp()
+        # KL(p_i || p_j) = sum_c p_ic log p_ic - sum_c p_ic log p_jc
+        return -((p * log_p).sum(1, keepdim=True) - p @ log_p.T)
+    raise ValueError(f"unknown GCE similarity metric {metric!r}; use 'cos', 'l2' or 'kl'")
+
+
+# --------------------------------------------------------------------------- evaluation (Fig. 9)
+def is_contradicting(i: torch.Tensor, k: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
+    """Whether pairs (i, k) are truly contradicting by the (hidden) bias labels:
+    positive -- same label, different bias; negative -- different label, same bias."""
+    _check_kind(kind)
+    if kind == "positive":
+        return (y[i] == y[k]) & (b[i] != b[k])
+    return (y[i] != y[k]) & (b[i] == b[k])
+
+
+def pair_precision_recall(partner: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> dict[str, float]:
+    """Precision and recall of the selected pairs against the bias labels (paper Fig. 9).
+
+    precision = share of selected pairs that are truly contradicting;
+    recall    = share of the queries that *have* a contradicting candidate in the pool whose
+                selected partner is one (i.e. how many of the discoverable pairs were found).
+    """
+    queries = torch.arange(len(y), device=y.device)
+    chosen = partner >= 0
+    hit = chosen & is_contradicting(queries, partner.clamp_min(0), y, b, kind)
+    # a query has a contradicting candidate iff its (label, bias) group is not all of its label
+    # (positives) / of its bias value (negatives): counted per group, O(N)
+    num_b = int(b.max()) + 1
+    group = y * num_b + b
+    per_group = torch.bincount(group, minlength=(int(y.max()) + 1) * num_b)
+    per_side = torch.bincount(y if kind == "positive" else b)
+    discoverable = per_side[y if kind == "positive" else b] > per_group[group]
+    precision = hit.sum() / chosen.sum().clamp_min(1)
+    recall = (hit & discoverable).sum() / discoverable.sum().clamp_min(1)
+    return {"precision": 100 * float(precision), "recall": 100 * float(recall),
+            "selected": int(chosen.sum()), "discoverable": int(discoverable.sum())}

@@ -1,0 +1,187 @@
+"""The training loop (Algorithm 2 for SelecMix, the same loop for every baseline).
+
+Per epoch: shuffle (the method may upsample, as JTT does), cut the order into selection pools
+of ``large_batch`` samples (the last incomplete pool is dropped, as the official code's
+``floor(N / large_batch)`` steps), let the method train on each pool in mini-batches, then
+evaluate ``f`` on the validation and test splits: unbiased, bias-aligned and bias-conflicting
+accuracy. A checkpoint is written after every epoch (state dicts only, loaded with
+``weights_only=True``), so ``resume=True`` continues a killed run to the same final numbers on
+the CPU. The run ends in one JSON result (see :mod:`selecmix.results`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config, to_dict
+from .data import BiasedSplits, InputPipeline, load_splits
+from .evaluate import bias_probe, evaluate
+from .methods import Context, Method, Pool, build_method
+from .results import atomic_torch_save, build_result, read_result, result_path, run_name, write_result
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_data(cfg: Config) -> BiasedSplits:
+    """The dataset a config asks for (built or read from the cache)."""
+    return load_splits(cfg.dataset, cfg.ratio, cfg.source, cfg.data_root, cfg.data_seed, cfg.severity,
+                       cfg.train_size, cfg.label_noise, cfg.valid_fraction)
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = False, force: bool = False,
+          splits: BiasedSplits | None = None, progress: bool | None = None, stop_after: int | None = None,
+          checkpoint_dir: str | os.PathLike | None = None, keep: bool = False) -> dict[str, Any]:
+    """Train one run and return its result dict.
+
+    ``out``: folder for the JSON result (``None``: nothing written); an existing result is
+    returned without training unless ``force``. Checkpoints go to ``checkpoint_dir`` (default
+    ``out/checkpoints``). ``resume`` continues from the checkpoint. ``stop_after`` stops after
+    that many epochs of this call (to simulate an interruption). ``keep`` adds the trained
+    ``method`` object to the returned dict (for notebooks that inspect the models).
+    """
+    cfg.validate()
+    path = result_path(out, cfg) if out is not None else None
+    if path is not None and path.exists() and not force and not resume:
+        return read_result(path)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    splits = splits if splits is not None else load_data(cfg)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    pipeline = InputPipeline(cfg.dataset, cfg.input_scale)
+    ctx = Context(cfg, splits, pipeline, device, gen, splits.train.images.to(device))
+    method = build_method(ctx)
+
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else (Path(out) / "checkpoints" if out is not None else None)
+    ckpt = ckpt_dir / f"{run_name(cfg)}.pt" if ckpt_dir is not None else None
+    history: list[dict[str, Any]] = []
+    start_epoch, wall = 0, 0.0
+    if resume and ckpt is not None and ckpt.exists():
+        start_epoch, history, wall = _load_checkpoint(ckpt, cfg, method, gen)
+    else:
+        t0 = time.perf_counter()
+        method.setup()
+        wall += time.perf_counter() - t0
+
+    total = method.total_epochs()
+    bar = _bar(total, start_epoch, cfg, progress)
+    y_dev, b_dev = splits.train.y.to(device), splits.train.b.to(device)
+    for epoch in range(start_epoch, total):
+        if stop_after is not None and epoch - start_epoch >= stop_after:
+            break
+        t0 = time.perf_counter()
+        losses = train_epoch(method, ctx, epoch, y_dev, b_dev)
+        record = {"epoch": epoch, "stage": method.stage(epoch), "loss": losses}
+        method.train_mode(False)
+        for split in ("valid", "test"):
+            record[split] = evaluate(method.logits, getattr(splits, split), pipeline, device)
+        method.train_mode(True)
+        if method.mixer is not None:
+            record["aux"] = method.mixer.epoch_stats()
+        record["seconds"] = time.perf_counter() - t0
+        wall += record["seconds"]
+        history.append(record)
+        if ckpt is not None:
+            atomic_torch_save({"epoch_done": epoch + 1, "config": to_dict(cfg), "method": method.state_dict(),
+                               "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                               "history": history, "wall": wall}, ckpt)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(test=f"{record['test']['unbiased']:.1f}", loss=f"{losses.get('loss', 0):.3f}")
+    if bar is not None:
+        bar.close()
+    result = build_result(cfg, history, wall, device)
+    if len(history) < total:
+        result["incomplete"] = True
+    elif (probe := bias_probe_of(method, ctx)) is not None:
+        result["aux_bias_probe"] = probe
+    if path is not None and not result.get("incomplete"):
+        write_result(path, result)
+    if keep:
+        result["method"] = method
+    return result
+
+
+def train_epoch(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b_dev: torch.Tensor) -> dict[str, float]:
+    """One epoch over the pools; returns the mean of each logged loss. Stops on NaN / inf."""
+    cfg = ctx.cfg
+    method.on_epoch_start(epoch)
+    method.train_mode(True)
+    order = method.epoch_order(epoch).to(ctx.device)
+    n_pools = max(1, len(order) // cfg.large_batch)
+    totals: dict[str, torch.Tensor] = {}
+    steps = 0
+    for p in range(n_pools):
+        idx = order[p * cfg.large_batch:(p + 1) * cfg.large_batch]
+        pool = Pool(idx, ctx.pipeline.f_train(ctx.train_images[idx], ctx.gen, ctx.device), y_dev[idx], b_dev[idx], ctx)
+        for key, value in method.train_pool(pool).items():
+            totals[key] = totals.get(key, 0.0) + value
+        steps += -(-len(idx) // cfg.batch_size)
+        if not torch.isfinite(totals["loss"]):
+            raise FloatingPointError(
+                f"{cfg.method} on {cfg.dataset}: the loss became {float(totals['loss'])} in epoch {epoch} "
+                f"(pool {p}); training stopped. Lower the learning rate (--lr {cfg.lr} / --g-lr {cfg.g_lr}) "
+                "or check the inputs for NaNs")
+    return {key: float(value) / steps for key, value in totals.items()}
+
+
+@torch.no_grad()
+def bias_probe_of(method: Method, ctx: Context, max_train: int = 10000) -> float | None:
+    """Table 3's bias-label probe on the auxiliary model's embedding (SelecMix's ``g``) or LfF's
+    biased model's features; None for methods without a biased model."""
+    from .methods.selecmix import ContrastiveAux
+
+    aux = getattr(method.mixer, "aux", None)
+    if isinstance(aux, ContrastiveAux):
+        def features(images):
+            return aux.embed(ctx.pipeline.g_input(images, ctx.device))
+    elif hasattr(method, "b_model"):
+        def features(images):
+            method.b_model.eval()
+            return method.b_model.features(ctx.pipeline.f_eval(images, ctx.device))
+    else:
+        return None
+    train, test = ctx.splits.train, ctx.splits.test
+    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
+
+    def embed(images):
+        return torch.cat([features(chunk.to(ctx.device)).cpu() for chunk in images.split(2048)])
+
+    return bias_probe(embed(train.images[keep]), train.b[keep], embed(test.images), test.b)
+
+
+def _load_checkpoint(ckpt: Path, cfg: Config, method: Method, gen: torch.Generator):
+    state = torch.load(ckpt, weights_only=True, map_location="cpu")
+    saved = {k: v for k, v in state["config"].items() if k not in ("device", "threads")}
+    current = {k: v for k, v in to_dict(cfg).items() if k not in ("device", "threads")}
+    if saved != current:
+        diff = sorted(k for k in current if saved.get(k) != current[k])
+        raise ValueError(f"checkpoint {ckpt} was written by a different configuration (fields {diff}); "
+                         "resume with the same options, or delete the checkpoint to start over")
+    method.load_state_dict(state["method"])
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch_done"], state["history"], state["wall"]
+
+
+def _bar(total: int, start: int, cfg: Config, progress: bool | None):
+    if not (_progress_default() if progress is None else progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc=f"{cfg.method} {cfg.dataset} {cfg.ratio:g}% s{cfg.seed}", unit="ep")
