@@ -36,15 +36,18 @@ _SHORT = {"pairs": "pairs", "similarity": "sim", "label_noise": "noise", "input_
           "g_pretrain_epochs": "pre", "epochs": "ep", "train_size": "n", "g_arch": "g", "f_arch": "f",
           "jtt_epochs": "T", "jtt_upweight": "up", "lambda_ours": "lo", "lambda_base": "lb", "source": "src"}
 _IGNORED = {"seed", "data_root", "device", "threads", "extra", "dataset", "ratio", "method", "profile"}
+# Fields that set the scale of a run, not the method: in file names, not in table labels.
+_SCHEDULE = {"epochs", "train_size", "large_batch", "batch_size", "source", "valid_fraction", "data_seed"}
 
 
 # --------------------------------------------------------------------------- names and files
-def variant(cfg: Config) -> str:
-    """The fields that differ from the profile's defaults, e.g. ``pairsA-simgt`` ('' if none)."""
+def variant(cfg: Config, schedule: bool = True) -> str:
+    """The fields that differ from the profile's defaults, e.g. ``simgt-pairsA`` ('' if none);
+    ``schedule=False`` leaves out the fields that only change the run's scale (epochs, sizes)."""
     base = to_dict(make_config(cfg.dataset, cfg.ratio, cfg.method, cfg.profile))
     parts = []
     for key, value in to_dict(cfg).items():
-        if key in _IGNORED or base.get(key) == value:
+        if key in _IGNORED or base.get(key) == value or (not schedule and key in _SCHEDULE):
             continue
         text = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{_SHORT.get(key, key)}{text}".replace("/", "_"))
@@ -53,13 +56,14 @@ def variant(cfg: Config) -> str:
 
 def run_label(cfg: Config) -> str:
     """Method plus variant, e.g. ``selecmix`` or ``selecmix-pairsA``: one row of a table."""
-    v = variant(cfg)
+    v = variant(cfg, schedule=False)
     return f"{cfg.method}-{v}" if v else cfg.method
 
 
 def run_name(cfg: Config) -> str:
-    """File stem of a run: ``cmnist-1pct-selecmix-s0`` (plus variant, e.g. ``-pairsA``)."""
-    return f"{cfg.dataset}-{cfg.ratio:g}pct-{run_label(cfg)}-s{cfg.seed}-{cfg.profile}"
+    """File stem of a run, unique per config: ``cmnist-1pct-selecmix-s0-paper`` (plus variant)."""
+    v = variant(cfg)
+    return f"{cfg.dataset}-{cfg.ratio:g}pct-{cfg.method}{'-' + v if v else ''}-s{cfg.seed}-{cfg.profile}"
 
 
 def result_path(out: str | os.PathLike, cfg: Config) -> Path:

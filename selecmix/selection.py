@@ -24,20 +24,23 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown pair kind {kind!r}; use 'positive' (Eq. 4) or 'negative' (Eq. 5)")
 
 
-def pairs_from_similarity(sim: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+def pairs_from_similarity(sim: torch.Tensor, y: torch.Tensor, kind: str,
+                          allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Partner index for every row of an (N, N) similarity matrix; -1 where no candidate exists.
 
     ``positive``: least similar among same-label others; ``negative``: most similar among
-    different-label samples. Vectorised: one masked reduction, no Python loop.
+    different-label samples; ``allowed`` (N, N) optionally narrows the candidates further.
+    Vectorised: one masked reduction, no Python loop.
     """
     _check_kind(kind)
     n = len(y)
     same = y[:, None] == y[None, :]
+    candidates = same & ~torch.eye(n, dtype=torch.bool, device=y.device) if kind == "positive" else ~same
+    if allowed is not None:
+        candidates = candidates & allowed
     if kind == "positive":
-        candidates = same & ~torch.eye(n, dtype=torch.bool, device=y.device)
         best = sim.masked_fill(~candidates, float("inf")).argmin(1)
     else:
-        candidates = ~same
         best = sim.masked_fill(~candidates, float("-inf")).argmax(1)
     return torch.where(candidates.any(1), best, torch.full_like(best, -1))
 
@@ -53,10 +56,18 @@ def contradicting_pairs(z: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Te
 # --------------------------------------------------------------------------- other similarities
 def bias_label_similarity(b: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """Similarity from ground-truth bias labels: 1 if same bias, else 0, plus a tiny random
-    tie-break so that the arg-min / arg-max picks uniformly among the equally good candidates
-    (SelecMix "with bias labels", Tables 2 and 5)."""
+    tie-break so that the arg-min / arg-max picks uniformly among the equally good candidates."""
     noise = torch.rand(len(b), len(b), generator=gen).to(b.device) * 1e-3
     return (b[:, None] == b[None, :]).float() + noise
+
+
+def bias_label_pairs(y: torch.Tensor, b: torch.Tensor, kind: str, gen: torch.Generator | None = None) -> torch.Tensor:
+    """SelecMix "with bias labels" (Tables 2 and 5): a random *true* contradicting partner --
+    same label and different bias (positive), or different label and same bias (negative);
+    -1 (the query stays unmixed) where the pool has none, as LISA does."""
+    same_b = b[:, None] == b[None, :]
+    return pairs_from_similarity(bias_label_similarity(b, gen), y, kind,
+                                 allowed=~same_b if kind == "positive" else same_b)
 
 
 def gce_similarity(features: torch.Tensor, logits: torch.Tensor, metric: str) -> torch.Tensor:

@@ -6,6 +6,7 @@ folder that was searched and the ways to fix it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -49,12 +50,13 @@ def mnist_embedded() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(x.reshape(-1, 28, 28)).round().to(torch.uint8), torch.as_tensor(y).long()
 
 
+@lru_cache(maxsize=4)
 def cifar10(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 images (N, 32, 32, 3) uint8 HWC and labels.
 
     Tried in order: torchvision's ``root/cifar-10-batches-py``; a folder of class subfolders
     ``root/cifar10/{train,test}/<class>/*.jpg`` (or ``root/{train,test}/<class>``); a torchvision
-    download into ``root``.
+    download into ``root``. Kept in memory for the process (builders copy what they use).
     """
     from torchvision.datasets import CIFAR10
 

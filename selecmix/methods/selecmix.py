@@ -23,7 +23,7 @@ from ..evaluate import similarity_groups
 from ..losses import gce_loss, gsc_loss, supcon_loss
 from ..mixing import choose_kind, sample_lambda, selecmix_batch
 from ..models import ContrastiveModel, make_classifier
-from ..selection import bias_label_similarity, gce_similarity, pair_precision_recall, pairs_from_similarity
+from ..selection import bias_label_pairs, gce_similarity, pair_precision_recall, pairs_from_similarity
 from .base import Context, Method, Mixer, Pool, adam
 
 
@@ -56,6 +56,9 @@ class ContrastiveAux:
         z = self.embed(pool.x_g)
         return z @ z.T
 
+    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
+        return pairs_from_similarity(self.similarity(pool), pool.y, kind)
+
     def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
         cfg = self.ctx.cfg
         z = self.g(pool.x_g[q])
@@ -87,6 +90,9 @@ class GCEAux:
         self.model.train()
         return sim
 
+    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
+        return pairs_from_similarity(self.similarity(pool), pool.y, kind)
+
     def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
         loss = gce_loss(self.model(pool.x[q]), pool.y[q], self.ctx.cfg.q)
         self.opt.zero_grad(set_to_none=True)
@@ -106,8 +112,8 @@ class BiasLabelAux:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def similarity(self, pool: Pool) -> torch.Tensor:
-        return bias_label_similarity(pool.b, self.ctx.gen)
+    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
+        return bias_label_pairs(pool.y, pool.b, kind, self.ctx.gen)
 
     def modules(self):
         return {}
@@ -141,9 +147,8 @@ class SelecMixMixer(Mixer):
         self.frozen = True
 
     def prepare(self, pool: Pool):
-        sim = self.aux.similarity(pool)
         kind = choose_kind(self.ctx.cfg.pairs, self.ctx.gen)
-        partner = pairs_from_similarity(sim, pool.y, kind)
+        partner = self.aux.partners(pool, kind)
         lam = sample_lambda(len(pool.y), self.ctx.gen).to(pool.x.device)
         found = pair_precision_recall(partner, pool.y, pool.b, kind)
         self.stats[f"{kind}_precision"].append(found["precision"])
