@@ -101,6 +101,13 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweeps import plan, sweep
+
+    runs = plan(args.plan, args.dataset, args.ratios, tuple(args.seeds))
+    return 1 if sweep(runs, args.out, args.profile, args.workers, args.dry_run) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m selecmix", description=(
         "SelecMix (NeurIPS 2022) and its baselines on biased datasets: build data, train, compare."))
@@ -130,6 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="train the missing runs of a paper table / figure, a few at a time")
+    p.add_argument("--plan", required=True, choices=("table1", "table4", "table5", "table2", "noise", "pretrain", "sc"),
+                   help="table1 (Tables 1, 6, 7), table4 (pair sets, LfF+mixup), table5 (LISA vs bias-label SelecMix), "
+                        "table2 (similarity sources), noise (Fig. 3), pretrain (Fig. 5), sc (SC-trained g)")
+    p.add_argument("--dataset", choices=DATASETS, default="cmnist")
+    p.add_argument("--ratios", type=float, nargs="+", default=None, help="ratios in percent (default: the paper's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--profile", choices=PROFILES, default="paper")
+    p.add_argument("--out", default="book/results", help="results folder (default: book/results)")
+    p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each (default 2)")
+    p.add_argument("--dry-run", action="store_true", help="list the pending runs' commands and stop")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("table", help="compare recorded results with the paper's tables")
     p.add_argument("--results", default="book/results", help="folder of result files (default: book/results)")

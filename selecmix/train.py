@@ -48,14 +48,14 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     """Train one run and return its result dict.
 
     ``out``: folder for the JSON result (``None``: nothing written); an existing result is
-    returned without training unless ``force``. Checkpoints go to ``checkpoint_dir`` (default
+    returned without training unless ``force`` (also with ``resume``). Checkpoints go to ``checkpoint_dir`` (default
     ``out/checkpoints``). ``resume`` continues from the checkpoint. ``stop_after`` stops after
     that many epochs of this call (to simulate an interruption). ``keep`` adds the trained
     ``method`` object to the returned dict (for notebooks that inspect the models).
     """
     cfg.validate()
     path = result_path(out, cfg) if out is not None else None
-    if path is not None and path.exists() and not force and not resume:
+    if path is not None and path.exists() and not force:
         return read_result(path)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -1,0 +1,108 @@
+"""Full-scale experiment plans and a small runner that works through them in parallel.
+
+Each plan lists the runs behind one table or figure of the paper; ``python -m selecmix sweep
+--plan table1 --out book/results`` trains the missing ones, a few processes at a time (one CPU
+thread each), skipping runs whose result file exists -- so an interrupted sweep just resumes
+(each run also resumes from its own checkpoint).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import PAPER_RATIOS, make_config
+from .results import result_path, run_name
+
+
+@dataclass(frozen=True)
+class Run:
+    dataset: str
+    ratio: float
+    method: str
+    seed: int
+    overrides: tuple[tuple[str, Any], ...] = field(default=())
+
+    def config(self, profile: str = "paper"):
+        return make_config(self.dataset, self.ratio, self.method, profile, seed=self.seed, **dict(self.overrides))
+
+    def argv(self, profile: str, out: str) -> list[str]:
+        args = [sys.executable, "-m", "selecmix", "train", "--dataset", self.dataset, "--ratio", f"{self.ratio:g}",
+                "--method", self.method, "--seed", str(self.seed), "--profile", profile, "--out", out,
+                "--resume", "--no-progress"]
+        for key, value in self.overrides:
+            args += ["--" + key.replace("_", "-"), str(value)]
+        return args
+
+
+def _runs(dataset, ratios, seeds, methods, **overrides) -> list[Run]:
+    extra = tuple(sorted(overrides.items()))
+    return [Run(dataset, r, m, s, extra) for r in ratios for s in seeds for m in methods]
+
+
+def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> list[Run]:
+    """The runs of a named plan: table1, table4, table5, table2, noise, pretrain, sc."""
+    ratios = tuple(ratios or PAPER_RATIOS[dataset])
+    if name == "table1":   # Tables 1, 6, 7 (and Table 4's mixup rows)
+        return _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix", "lff_selecmix", "mixup", "jtt"))
+    if name == "table4":   # pair sets A / B alone, on Vanilla and on LfF; LfF + mixup
+        return (_runs(dataset, ratios, seeds, ("selecmix", "lff_selecmix"), pairs="A")
+                + _runs(dataset, ratios, seeds, ("selecmix", "lff_selecmix"), pairs="B")
+                + _runs(dataset, ratios, seeds, ("lff_mixup",)))
+    if name == "table5":   # bias labels known: LISA vs SelecMix with ground-truth bias labels
+        return [run for pairs in ("A", "B", "AB") for run in
+                _runs(dataset, ratios, seeds, ("lisa",), pairs=pairs)
+                + _runs(dataset, ratios, seeds, ("selecmix",), pairs=pairs, similarity="gt")]
+    if name == "table2":   # similarity source x pair set, on L+Ours as the paper's Table 2
+        return [run for pairs in ("AB", "A", "B") for sim in ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")
+                for run in _runs(dataset, ratios, seeds, ("lff_selecmix",), pairs=pairs, similarity=sim)]
+    if name == "noise":    # Fig. 3: label noise beta at alpha = 1 %
+        return [run for beta in (0.5, 1.0, 2.0, 5.0)
+                for run in _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), label_noise=beta)]
+    if name == "pretrain":  # Fig. 5: frozen pretrained g (GSC and SC) after k epochs
+        return [run for sim in ("gsc", "sc") for k in (0, 1, 5, 25, 100, 200)
+                for run in _runs(dataset, ratios, seeds, ("selecmix",), similarity=sim, g_pretrain_epochs=k)]
+    if name == "sc":       # Fig. 2 / 5: SelecMix with g trained by plain SC, simultaneously
+        return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")
+    raise ValueError(f"unknown plan {name!r}; choose table1, table4, table5, table2, noise, pretrain or sc")
+
+
+def pending(runs: list[Run], out: str, profile: str = "paper") -> list[Run]:
+    return [r for r in runs if not result_path(out, r.config(profile)).exists()]
+
+
+def sweep(runs: list[Run], out: str, profile: str = "paper", workers: int = 2, dry_run: bool = False) -> int:
+    """Train the pending runs, ``workers`` processes at a time (one thread each). Returns the
+    number of failed runs; each run's log is ``out/logs/<name>.log``."""
+    todo = pending(runs, out, profile)
+    print(f"{len(runs)} runs in the plan, {len(runs) - len(todo)} recorded, {len(todo)} to train", flush=True)
+    if dry_run:
+        for r in todo:
+            print(" ".join(r.argv(profile, out)[1:]))
+        return 0
+    logs = Path(out) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    active: list[tuple[subprocess.Popen, Run, Any]] = []
+    failed = 0
+    while todo or active:
+        while todo and len(active) < workers:
+            run = todo.pop(0)
+            log = open(logs / f"{run_name(run.config(profile))}.log", "w")
+            proc = subprocess.Popen(run.argv(profile, out) + ["--threads", "1"], stdout=log, stderr=subprocess.STDOUT, env=env)
+            active.append((proc, run, log))
+            print(f"started  {run_name(run.config(profile))}", flush=True)
+        time.sleep(2)
+        for item in list(active):
+            proc, run, log = item
+            if proc.poll() is not None:
+                log.close()
+                active.remove(item)
+                status = "done" if proc.returncode == 0 else f"FAILED ({proc.returncode}, see {log.name})"
+                failed += proc.returncode != 0
+                print(f"{status:<8} {run_name(run.config(profile))}", flush=True)
+    return failed
