@@ -101,6 +101,14 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from .results import write_status
+
+    path = write_status(args.results)
+    print(path.read_text())
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import plan, sweep
 
@@ -150,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each (default 2)")
     p.add_argument("--dry-run", action="store_true", help="list the pending runs' commands and stop")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("status", help="regenerate the reproduction-status table (results/STATUS.md)")
+    p.add_argument("--results", default="book/results", help="results folder (default: book/results)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("table", help="compare recorded results with the paper's tables")
     p.add_argument("--results", default="book/results", help="folder of result files (default: book/results)")

@@ -1,0 +1,61 @@
+"""The command line: data, train, table, status, sweep."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from selecmix.__main__ import main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "selecmix", *args], capture_output=True, text=True)
+
+
+def test_data_json_schema():
+    proc = _run("data", "--dataset", "cmnist", "--ratio", "2", "--source", "embedded", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"splits", "sha256"}
+    assert set(out["splits"]) == {"train", "valid", "test"}
+    assert set(out["splits"]["train"]) == {"size", "aligned", "conflicting"}
+    assert out["splits"]["train"]["conflicting"] == 72
+
+
+def test_help_explains_every_option():
+    proc = _run("train", "--help")
+    for option in ("--ratio", "--method", "--profile", "--resume", "--out", "--similarity", "--pairs",
+                   "--label-noise", "--g-pretrain-epochs", "--input-scale", "--epochs", "--lr", "--data-root"):
+        assert option in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--method", "magic"], "invalid choice: 'magic'"),
+    (["train", "--ratio", "0"], "ratio 0.0 is out of range"),
+    (["data", "--ratio", "100", "--source", "embedded"], "out of range"),
+    (["table", "--results", "/nonexistent/folder"], "results folder /nonexistent/folder does not exist"),
+])
+def test_bad_input_gives_a_clear_error(args, message):
+    proc = _run(*args)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_train_then_table_and_status(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["train", "--method", "vanilla", "--ratio", "5", "--epochs", "1", "--train-size", "500",
+                 "--out", str(out), "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["name"].startswith("cmnist-5pct-vanilla") and 0 <= printed["best_test_unbiased"] <= 100
+    assert main(["table", "--results", str(out), "--profile", "fast", "--dataset", "cmnist"]) == 0
+    table = capsys.readouterr().out
+    assert "82.12" in table and "Vanilla" in table and "(1)" in table     # paper's 5 % Vanilla beside ours
+    assert main(["status", "--results", str(out)]) == 0
+    assert (out / "STATUS.md").exists()
+
+
+def test_sweep_dry_run_lists_runs(capsys):
+    assert main(["sweep", "--plan", "table4", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
+    text = capsys.readouterr().out
+    assert "5 runs in the plan" in text and "--pairs A" in text and "lff_mixup" in text

@@ -1,0 +1,52 @@
+"""Aggregating results and comparing them with the paper's numbers."""
+from __future__ import annotations
+
+import pytest
+
+from selecmix.config import make_config
+from selecmix.results import (aggregate, comparison_rows, format_table, paper_numbers, run_label, run_name,
+                              status_markdown)
+
+
+def _fake(label_method, ratio, seed, best, last, **overrides):
+    cfg = make_config("cmnist", ratio, label_method, "paper", seed=seed, **overrides)
+    return {"schema": 1, "dataset": "cmnist", "ratio": ratio, "seed": seed, "profile": "paper",
+            "label": run_label(cfg), "best_test_unbiased": best, "last_test_unbiased": last}
+
+
+def test_labels_and_names():
+    cfg = make_config("cmnist", 1.0, "selecmix", "paper", similarity="gt", pairs="A", seed=2)
+    assert run_label(cfg) == "selecmix-simgt-pairsA"
+    assert run_name(cfg) == "cmnist-1pct-selecmix-simgt-pairsA-s2-paper"
+    assert run_label(make_config("cmnist", 5.0, "selecmix", "paper")) == "selecmix"   # g_lr 0.02 is the 5 % default
+
+
+def test_aggregate_mean_std():
+    results = [_fake("selecmix", 1.0, s, b, b - 3) for s, b in enumerate((82.0, 84.0, 86.0))]
+    cell = aggregate(results)[("selecmix", 1.0)]
+    assert cell.n == 3 and cell.mean == pytest.approx(84.0) and cell.std == pytest.approx(2.0)
+    assert str(cell) == "84.00 ± 2.00 (n=3)"
+
+
+def test_comparison_with_the_paper():
+    results = [_fake("vanilla", 1.0, s, 50.0 + s, 49.0) for s in range(3)]
+    rows = comparison_rows(results, "cmnist", "1")
+    vanilla = next(r for r in rows if r["label"] == "vanilla" and r["ratio"] == 1.0)
+    assert vanilla["paper_mean"] == 50.51 and vanilla["diff"] == pytest.approx(51.0 - 50.51)
+    missing = next(r for r in rows if r["label"] == "selecmix" and r["ratio"] == 0.5)
+    assert missing["n"] == 0 and missing["paper_mean"] == 70.47
+    text = format_table(rows, "cmnist")
+    assert "not run" in text and "51.00±1.00 (3)" in text
+
+
+def test_paper_numbers_cover_the_tables():
+    cm = paper_numbers("cmnist")
+    assert cm["selecmix"][1.0] == (83.55, 0.42) and cm["lff_selecmix-pairsB"][0.5] == (70.26, 1.70)
+    assert cm["selecmix-simgt"][5.0] == (90.23, 0.58) and cm["jtt"][2.0] == (74.04, 1.33)
+    assert paper_numbers("bffhq")["selecmix"] == {0.5: (71.60, 1.91)}
+
+
+def test_status_markdown():
+    text = status_markdown([_fake("selecmix", 1.0, 0, 85.0, 80.0)])
+    assert "| cmnist | 1 % | V+Ours | 83.55 ± 0.42 | 85.00 ± 0.00 | 80.00 ± 0.00 | 1 |" in text
+    assert "not yet recorded" in text
