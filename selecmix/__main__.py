@@ -15,6 +15,7 @@ _OPTIONS = {
     "data_seed": "seed of the dataset build (colours, bias assignment, splits); default 0",
     "severity": "cmnist colour-noise severity 1..5 (LfF, default 4); cifar10c CIFAR-10-C level (default 5)",
     "train_size": "keep a class-stratified subset of this many training images",
+    "test_size": "cifar10c: keep a class-stratified subset of this many test images",
     "label_noise": "beta in percent: share of training labels replaced by another class (Fig. 3)",
     "input_scale": "cmnist input of f: official ([0, 1/255], the paper's double /255) or clean ([0, 1])",
     "epochs": "training epochs (paper: cmnist 200, cifar10c 300, bffhq 200)",
@@ -101,6 +102,13 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    print(json.dumps(run_benchmark(args.epochs, args.data_root, args.threads), indent=1))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .results import write_status
 
@@ -147,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="train the missing runs of a paper table / figure, a few at a time")
-    p.add_argument("--plan", required=True, choices=("table1", "table4", "table5", "table2", "noise", "pretrain", "sc"),
+    p.add_argument("--plan", required=True, choices=("table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "cifar-reduced"),
                    help="table1 (Tables 1, 6, 7), table4 (pair sets, LfF+mixup), table5 (LISA vs bias-label SelecMix), "
-                        "table2 (similarity sources), noise (Fig. 3), pretrain (Fig. 5), sc (SC-trained g)")
+                        "table2 (similarity sources), noise (Fig. 3), pretrain (Fig. 5), sc (SC-trained g), "
+                        "cifar-reduced (CPU-sized Corrupted CIFAR-10 study; use --profile fast)")
     p.add_argument("--dataset", choices=DATASETS, default="cmnist")
     p.add_argument("--ratios", type=float, nargs="+", default=None, help="ratios in percent (default: the paper's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -158,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each (default 2)")
     p.add_argument("--dry-run", action="store_true", help="list the pending runs' commands and stop")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("benchmark", help="seconds per epoch of Vanilla vs SelecMix on full Colored MNIST")
+    p.add_argument("--epochs", type=int, default=3, help="epochs measured per method, after one warm-up epoch")
+    p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("status", help="regenerate the reproduction-status table (results/STATUS.md)")
     p.add_argument("--results", default="book/results", help="results folder (default: book/results)")

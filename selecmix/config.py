@@ -48,6 +48,7 @@ class Config:
     data_seed: int = 0            # seed of the dataset build (colours, bias assignment, splits)
     severity: int = 4             # cmnist: colour-noise severity 1..5 (LfF); cifar10c: CIFAR-10-C level 1..5
     train_size: int | None = None  # keep a class-stratified subset of this many training images
+    test_size: int | None = None   # cifar10c: keep a class-stratified subset of the test split
     valid_fraction: float = 0.1   # share of the training pool held out as a (biased) validation split
     label_noise: float = 0.0      # beta, in percent: training labels replaced at random (Fig. 3)
     input_scale: str = "official"  # cmnist f-input: official = [0, 1/255] (the double /255), clean = [0, 1]

@@ -33,11 +33,11 @@ from .config import REPO_ROOT, Config, make_config, to_dict
 SCHEMA = 1
 METRICS = ("unbiased", "aligned", "conflicting")
 _SHORT = {"pairs": "pairs", "similarity": "sim", "label_noise": "noise", "input_scale": "scale",
-          "g_pretrain_epochs": "pre", "epochs": "ep", "train_size": "n", "g_arch": "g", "f_arch": "f",
+          "g_pretrain_epochs": "pre", "epochs": "ep", "train_size": "n", "test_size": "nt", "g_arch": "g", "f_arch": "f",
           "jtt_epochs": "T", "jtt_upweight": "up", "lambda_ours": "lo", "lambda_base": "lb", "source": "src"}
 _IGNORED = {"seed", "data_root", "device", "threads", "extra", "dataset", "ratio", "method", "profile"}
 # Fields that set the scale of a run, not the method: in file names, not in table labels.
-_SCHEDULE = {"epochs", "train_size", "large_batch", "batch_size", "source", "valid_fraction", "data_seed"}
+_SCHEDULE = {"epochs", "train_size", "test_size", "large_batch", "batch_size", "source", "valid_fraction", "data_seed"}
 
 
 # --------------------------------------------------------------------------- names and files
@@ -76,6 +76,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -112,8 +113,9 @@ def load_results(folder: str | os.PathLike, dataset: str | None = None) -> list[
 
 
 def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
-        return None
+    """JSON-safe: NaN / inf -> null, floats rounded to 4 decimals (accuracies are in percent)."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else round(obj, 4)
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

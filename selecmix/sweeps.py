@@ -39,6 +39,11 @@ class Run:
         return args
 
 
+# The reduced Corrupted CIFAR-10 study: 5,000 training and 2,000 test images, 15 epochs of
+# ResNet18 (standard stem) for f and g, pools of 256 split into mini-batches of 64.
+REDUCED_CIFAR = dict(train_size=5000, test_size=2000, epochs=15, large_batch=256, batch_size=64)
+
+
 def _runs(dataset, ratios, seeds, methods, **overrides) -> list[Run]:
     extra = tuple(sorted(overrides.items()))
     return [Run(dataset, r, m, s, extra) for r in ratios for s in seeds for m in methods]
@@ -68,7 +73,11 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> li
                 for run in _runs(dataset, ratios, seeds, ("selecmix",), similarity=sim, g_pretrain_epochs=k)]
     if name == "sc":       # Fig. 2 / 5: SelecMix with g trained by plain SC, simultaneously
         return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")
-    raise ValueError(f"unknown plan {name!r}; choose table1, table4, table5, table2, noise, pretrain or sc")
+    if name == "cifar-reduced":  # a CPU-sized Corrupted CIFAR-10 study (use with --profile fast)
+        return _runs("cifar10c", ratios if dataset == "cifar10c" else (1.0, 5.0), seeds,
+                     ("vanilla", "lff", "selecmix", "lff_selecmix"), **REDUCED_CIFAR)
+    raise ValueError(f"unknown plan {name!r}; choose table1, table4, table5, table2, noise, pretrain, sc "
+                     "or cifar-reduced")
 
 
 def pending(runs: list[Run], out: str, profile: str = "paper") -> list[Run]:

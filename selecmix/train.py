@@ -35,7 +35,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 def load_data(cfg: Config) -> BiasedSplits:
     """The dataset a config asks for (built or read from the cache)."""
     return load_splits(cfg.dataset, cfg.ratio, cfg.source, cfg.data_root, cfg.data_seed, cfg.severity,
-                       cfg.train_size, cfg.label_noise, cfg.valid_fraction)
+                       cfg.train_size, cfg.label_noise, cfg.valid_fraction, test_size=cfg.test_size)
 
 
 def _progress_default() -> bool:

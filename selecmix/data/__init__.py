@@ -26,7 +26,8 @@ def load_dfa(*args, **kwargs):
 
 def load_splits(dataset: str = "cmnist", ratio: float = 1.0, source: str = "auto", data_root=None,
                 seed: int = 0, severity: int | None = None, train_size: int | None = None,
-                label_noise: float = 0.0, valid_fraction: float = 0.1, use_cache: bool = True) -> BiasedSplits:
+                label_noise: float = 0.0, valid_fraction: float = 0.1, use_cache: bool = True,
+                test_size: int | None = None) -> BiasedSplits:
     """One entry point for every dataset: ``source`` is ``mnist`` / ``embedded`` (cmnist),
     ``cifar10`` (cifar10c), ``dfa`` (the DFA release folders) or ``auto`` (the default source)."""
     if dataset not in ("cmnist", "cifar10c", "bffhq"):
@@ -42,4 +43,4 @@ def load_splits(dataset: str = "cmnist", ratio: float = 1.0, source: str = "auto
     if source not in ("auto", "cifar10"):
         raise ValueError(f"unknown Corrupted CIFAR-10 source {source!r}; use 'cifar10' or 'dfa'")
     return build_corrupted_cifar10(ratio, data_root, seed, severity or 5, valid_fraction, train_size,
-                                   label_noise=label_noise, use_cache=use_cache)
+                                   test_size=test_size, label_noise=label_noise, use_cache=use_cache)
