@@ -58,9 +58,11 @@ def similarity_groups(z: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict
 def bias_probe(features_train: torch.Tensor, b_train: torch.Tensor, features_test: torch.Tensor,
                b_test: torch.Tensor, seed: int = 0) -> float:
     """Table 3: accuracy (percent) of a linear classifier predicting the *bias* label from frozen
-    features (a multinomial logistic regression fitted on the training features)."""
+    features (a multinomial logistic regression on standardised training features)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    clf = LogisticRegression(max_iter=1000, random_state=seed)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     clf.fit(features_train.cpu().numpy(), b_train.cpu().numpy())
     return 100 * float(clf.score(features_test.cpu().numpy(), b_test.cpu().numpy()))

@@ -108,8 +108,8 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     result = build_result(cfg, history, wall, device)
     if len(history) < total:
         result["incomplete"] = True
-    elif (probe := bias_probe_of(method, ctx)) is not None:
-        result["aux_bias_probe"] = probe
+    elif cfg.profile == "paper" and (probe := bias_probe_of(method, ctx)) is not None:
+        result["aux_bias_probe"] = probe          # Table 3 (full-scale runs only: it costs seconds)
     if path is not None and not result.get("incomplete"):
         write_result(path, result)
     if keep:
