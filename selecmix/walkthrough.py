@@ -1,0 +1,779 @@
+"""Walk-throughs for two chapters of the book: mixup with bias labels (paper Sec. 3.1, Table 5,
+App. C.3) and the selection of contradicting pairs (Sec. 3.3, Algorithm 1, Fig. 9, Table 2).
+
+Everything here *uses* the package's own selection and mixing functions
+(:func:`selecmix.selection.pairs_from_similarity`, :func:`selecmix.mixing.selecmix_batch`, ...);
+it only adds what a reader needs to look at them: real pairs and their mixes as image grids, the
+labels each method assigns, the similarity matrix of one selection pool, precision / recall of
+the pairs found (Fig. 9), and tables of live and recorded runs beside the paper's numbers.
+
+Provenance words used in every title: *live fast run* (trained on the page, small data),
+*recorded full-scale run* (a result file under ``book/results``), *paper* (with its table).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data import BiasedDataset, BiasedSplits
+from .mixing import beta_sample, choose_kind, sample_lambda, selecmix_batch
+from .selection import KINDS, bias_label_pairs, bias_label_similarity, is_contradicting, pair_precision_recall
+
+SOURCES = ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")           # Table 2's columns, in the paper's order
+SOURCE_NAMES = {"gt": "GT (bias labels)", "gce-cos": "GCE cos", "gce-l2": "GCE l2", "gce-kl": "GCE KL",
+                "gsc": "Ours (GSC)", "sc": "SC"}
+PAIR_SET_NAMES = {"A": "Contradicting positives (A)", "B": "Contradicting negatives (B)", "AB": "Both (AB)"}
+
+
+# =========================================================================== Sec. 3.1: pairs by bias labels
+def true_partners(ds: BiasedDataset, queries: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
+    """A random *true* contradicting partner in the whole split for each query, by the bias labels
+    (Sec. 3.1): ``positive`` -- same label, different bias; ``negative`` -- different label, same
+    bias. -1 where the split has none."""
+    gen = torch.Generator().manual_seed(seed)
+    everyone = torch.arange(len(ds))
+    candidates: dict[tuple[int, int], torch.Tensor] = {}          # per (label, bias) group
+    out = torch.full((len(queries),), -1, dtype=torch.long)
+    for n, i in enumerate(queries.tolist()):
+        key = (int(ds.y[i]), int(ds.b[i]))
+        if key not in candidates:
+            ok = is_contradicting(torch.full_like(everyone, i), everyone, ds.y, ds.b, kind)
+            candidates[key] = torch.nonzero(ok).flatten()
+        cands = candidates[key]
+        if len(cands):
+            out[n] = cands[torch.randint(len(cands), (1,), generator=gen)]
+    return out
+
+
+def has_partner(ds: BiasedDataset, kind: str) -> torch.Tensor:
+    """Boolean mask: which samples of the split have a true contradicting partner of ``kind``."""
+    num_b = max(ds.num_classes, int(ds.b.max()) + 1)
+    counts = torch.bincount(ds.y * num_b + ds.b, minlength=ds.num_classes * num_b).view(-1, num_b)  # (y, b)
+    group = counts[ds.y, ds.b]
+    if kind == "positive":
+        return counts.sum(1)[ds.y] > group
+    return counts.sum(0)[ds.b] > group
+
+
+def example_queries(ds: BiasedDataset, n: int = 4, seed: int = 0) -> torch.Tensor:
+    """``n`` bias-aligned queries with distinct labels (the typical query: 99 % of them are
+    aligned), each with a true contradicting positive *and* negative in the split."""
+    gen = torch.Generator().manual_seed(seed)
+    ok = ds.aligned & has_partner(ds, "positive") & has_partner(ds, "negative")
+    picks = []
+    for c in torch.randperm(ds.num_classes, generator=gen).tolist():
+        cands = torch.nonzero(ok & (ds.y == c)).flatten()
+        if len(cands):
+            picks.append(int(cands[torch.randint(len(cands), (1,), generator=gen)]))
+    return torch.tensor(picks[:n], dtype=torch.long)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) images as floats in [0, 1] (what the chapters mix and show)."""
+    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
+def mix(x_i: torch.Tensor, x_k: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
+    """Eq. (1)'s image part: ``lam * x_i + (1 - lam) * x_k`` (uint8 or float inputs, float out)."""
+    lam = torch.as_tensor(lam, dtype=torch.float32)
+    if lam.dim() == 1:
+        lam = lam.view(-1, *([1] * (x_i.dim() - 1)))
+    return lam * to_float(x_i) + (1 - lam) * to_float(x_k)
+
+
+def soft_label(y_i: int, y_k: int, lam: float, num_classes: int = 10) -> torch.Tensor:
+    """Eq. (1)'s label part, used by mixup and LISA: ``lam * onehot(y_i) + (1 - lam) * onehot(y_k)``."""
+    t = torch.zeros(num_classes)
+    t[y_i] += lam
+    t[y_k] += 1 - lam
+    return t
+
+
+def label_text(method: str, y_i: int, y_k: int, lam: float) -> str:
+    """The label a method gives ``lam x_i + (1 - lam) x_k``: mixup / LISA interpolate (Eq. 1),
+    SelecMix takes ``y_k`` (Alg. 1 line 8) and only ever draws ``lam <= 0.5`` (line 5)."""
+    if method == "selecmix":
+        return f"{y_k}" if lam <= 0.5 + 1e-9 else "never drawn (lam > 0.5)"
+    if y_i == y_k or lam in (0.0, 1.0):
+        return f"{y_i if lam >= 0.5 else y_k}"
+    return f"{lam:.2f}·{y_i} + {1 - lam:.2f}·{y_k}"
+
+
+def conflicting_share(y_i: int, b_i: int, y_k: int, b_k: int, lam: float, method: str) -> float:
+    """Share of a mixed sample's training target that *contradicts its bias* (the quantity behind
+    Sec. 3.1's argument and the paper's label / lam rules of Sec. 3.3 and App. C.3).
+
+    The mixed image's bias is taken to be that of its heavier component (``b_i`` if ``lam > 0.5``,
+    else ``b_k``); in Colored MNIST a target class contradicts colour ``b`` when it differs from
+    ``b``. SelecMix's target is ``y_k`` alone, mixup's / LISA's the soft label of Eq. (1).
+    """
+    b_mix = b_i if lam > 0.5 else b_k
+    if method == "selecmix":
+        return float(y_k != b_mix)
+    return lam * float(y_i != b_mix) + (1 - lam) * float(y_k != b_mix)
+
+
+def draw_lambda(method: str, gen: torch.Generator) -> float:
+    """One lam as each method draws it: mixup U[0, 1] (Beta(1, 1)), LISA Beta(2, 2) (both per batch),
+    SelecMix ``min(u, 1 - u)`` (per sample, Alg. 1 line 5)."""
+    if method == "selecmix":
+        return float(sample_lambda(1, gen)[0])
+    return beta_sample(2.0 if method == "lisa" else 1.0, gen)
+
+
+def expected_conflicting_share(ds: BiasedDataset, method: str, kind: str | None = None, n: int = 2000,
+                               seed: int = 0) -> float:
+    """Monte-Carlo mean (percent) of :func:`conflicting_share` over ``n`` random queries of the split:
+    mixup pairs at random; LISA and SelecMix-with-bias-labels pair each query with a random true
+    contradicting partner of ``kind`` (queries without one are skipped, as they stay unmixed)."""
+    gen = torch.Generator().manual_seed(seed)
+    queries = torch.randint(len(ds), (n,), generator=gen)
+    if method == "mixup":
+        partners = torch.randint(len(ds), (n,), generator=gen)
+    else:
+        partners = true_partners(ds, queries, kind, seed)
+    shares = []
+    for i, k in zip(queries.tolist(), partners.tolist()):
+        if k < 0:
+            continue
+        lam = draw_lambda(method, gen)
+        shares.append(conflicting_share(int(ds.y[i]), int(ds.b[i]), int(ds.y[k]), int(ds.b[k]), lam, method))
+    return 100 * float(np.mean(shares)) if shares else float("nan")
+
+
+def mixup_demo(ds: BiasedDataset, n: int = 8, seed: int = 0) -> dict[str, Any]:
+    """One plain-mixup batch (Eq. 1, :func:`selecmix.mixing.mixup_batch`) of ``n`` random training
+    images, with the partner images made visible: ``x``, ``partner``, ``mixed`` (floats), the
+    labels ``y_i``, ``y_k`` and ``lam``."""
+    from .mixing import mixup_batch
+
+    gen = torch.Generator().manual_seed(seed)
+    batch = torch.randperm(len(ds), generator=gen)[:n]
+    x, y = to_float(ds.images[batch]), ds.y[batch]
+    state = gen.get_state()
+    mixed, y_i, y_k, lam = mixup_batch(x, y, gen)
+    gen.set_state(state)                                   # replay the same draw to read the permutation
+    _, _, perm, _ = mixup_batch(x, torch.arange(n), gen)
+    return {"x": x, "partner": x[perm], "mixed": mixed, "y_i": y_i, "y_k": y_k, "lam": lam, "index": batch}
+
+
+def _sample_text(ds: BiasedDataset, i: int, role: str) -> str:
+    state = "aligned" if bool(ds.aligned[i]) else "conflicting"
+    return f"{role}: y={int(ds.y[i])}\ncolour {int(ds.b[i])} ({state})"
+
+
+def bias_label_pairs_figure(ds: BiasedDataset, queries: torch.Tensor, partners: torch.Tensor, kind: str,
+                            seed: int = 0, title: str | None = None):
+    """One row per pair: query | true contradicting partner | LISA's mix | SelecMix's mix, with the
+    lam each method drew and the label it assigns (Sec. 3.1; Sec. 4.3's three differences)."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = [(int(i), int(k)) for i, k in zip(queries, partners) if k >= 0]
+    fig, axes = plt.subplots(len(rows), 4, figsize=(7.6, 2.05 * len(rows)), squeeze=False)
+    for r, (i, k) in enumerate(rows):
+        yi, yk = int(ds.y[i]), int(ds.y[k])
+        lam_lisa, lam_ours = draw_lambda("lisa", gen), draw_lambda("selecmix", gen)
+        cells = [(ds.images[i], _sample_text(ds, i, "query")), (ds.images[k], _sample_text(ds, k, "partner")),
+                 (mix(ds.images[i:i + 1], ds.images[k:k + 1], lam_lisa)[0],
+                  f"LISA, lam={lam_lisa:.2f}\nlabel {label_text('lisa', yi, yk, lam_lisa)}"),
+                 (mix(ds.images[i:i + 1], ds.images[k:k + 1], lam_ours)[0],
+                  f"SelecMix, lam={lam_ours:.2f}\nlabel {label_text('selecmix', yi, yk, lam_ours)}")]
+        for ax, (img, text) in zip(axes[r], cells):
+            _show(ax, img, text)
+    fig.suptitle(title or f"contradicting {kind}s found with the bias labels, and their mixes", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _show(ax, img: torch.Tensor, text: str = "", fontsize: float = 7.5, color: str = "black") -> None:
+    ax.imshow(to_float(img).permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if text:
+        ax.set_title(text, fontsize=fontsize, color=color)
+
+
+# ----------------------------------------------------------------- the lambda widget and its static twin
+LAMBDAS = (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
+
+
+def lambda_static(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]], lams: Sequence[float] = LAMBDAS):
+    """The static twin of :func:`lambda_explorer`: for each (query, partner, kind) a row of mixes
+    ``lam x_i + (1 - lam) x_k`` over ``lams``, titled with LISA's and SelecMix's label."""
+    fig, axes = plt.subplots(len(pairs), len(lams), figsize=(1.05 * len(lams) + 0.4, 1.75 * len(pairs)), squeeze=False)
+    for r, (i, k, kind) in enumerate(pairs):
+        yi, yk = int(ds.y[i]), int(ds.y[k])
+        for ax, lam in zip(axes[r], lams):
+            _show(ax, mix(ds.images[i:i + 1], ds.images[k:k + 1], lam)[0],
+                  f"lam={lam:g}\nLISA {label_text('lisa', yi, yk, lam).replace(' + ', '+')}\n"
+                  f"Ours {label_text('selecmix', yi, yk, lam).replace('never drawn (lam > 0.5)', '-')}",
+                  fontsize=6.5)
+        axes[r][0].set_ylabel(f"{kind}\n{yi} (col {int(ds.b[i])}) x\n{yk} (col {int(ds.b[k])})", fontsize=7)
+    fig.suptitle("lam weights the query x_i; 'Ours' = SelecMix (lam <= 0.5 only, label y_k)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_lambda_view(ds: BiasedDataset, i: int, k: int, lam: float, fig=None):
+    """Query, partner and their mix at ``lam``, and the two methods' training targets as bars."""
+    fig = fig or plt.figure(figsize=(9, 2.4))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 2.2]})
+    yi, yk = int(ds.y[i]), int(ds.y[k])
+    _show(axes[0], ds.images[i], _sample_text(ds, i, "query x_i"))
+    _show(axes[1], ds.images[k], _sample_text(ds, k, "partner x_k"))
+    _show(axes[2], mix(ds.images[i:i + 1], ds.images[k:k + 1], lam)[0], f"{lam:.2f} x_i + {1 - lam:.2f} x_k")
+    classes = np.arange(ds.num_classes)
+    lisa = soft_label(yi, yk, lam, ds.num_classes).numpy()
+    drawn = lam <= 0.5 + 1e-9                      # SelecMix only ever draws lam <= 0.5
+    ours = np.eye(ds.num_classes)[yk] if drawn else np.zeros(ds.num_classes)
+    axes[3].bar(classes - 0.2, lisa, 0.4, label="LISA / mixup (Eq. 1)")
+    axes[3].bar(classes + 0.2, ours, 0.4, label="SelecMix (y_k)" + ("" if drawn else ": lam > 0.5 never drawn"))
+    axes[3].set_xticks(classes)
+    axes[3].set_ylim(0, 1.05)
+    axes[3].set_xlabel("class")
+    axes[3].set_ylabel("target weight")
+    axes[3].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def lambda_explorer(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]]):
+    """A slider over lam and a choice of pair (Jupyter / Colab); see :func:`lambda_static`."""
+    import ipywidgets as w
+
+    options = [(f"{kind}: {int(ds.y[i])} x {int(ds.y[k])}", n) for n, (i, k, kind) in enumerate(pairs)]
+
+    def show(pair, lam):
+        i, k, _ = pairs[pair]
+        draw_lambda_view(ds, i, k, lam)
+        plt.show()
+
+    return w.interactive(show, pair=w.Dropdown(options=options, description="pair"),
+                         lam=w.FloatSlider(value=0.25, min=0, max=1, step=0.05, description="lam",
+                                           continuous_update=False))
+
+
+# =========================================================================== live and recorded runs
+def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: str = "cmnist",
+              ratio: float = 1.0, keep: Iterable[str] = (), threads: int | None = 1) -> dict[str, dict]:
+    """Train one fast run per entry of ``specs`` (``label -> {"method": ..., **config overrides}``)
+    on the same ``splits``; ``keep`` lists the labels whose trained method object is kept.
+
+    ``threads`` (default 1) is passed to every run's config unless the spec sets it: the small MLPs
+    of the fast profile run as fast on one CPU thread as on two, and a shared machine (a class
+    server, a busy laptop) slows a two-thread run down many times over. ``None`` keeps torch's setting.
+    """
+    from .config import make_config
+    from .train import train
+
+    keep = set(keep)
+    out = {}
+    for label, spec in specs.items():
+        spec = dict(spec)
+        if threads is not None:
+            spec.setdefault("threads", threads)
+        cfg = make_config(dataset, ratio, spec.pop("method"), **spec)
+        out[label] = train(cfg, splits=splits, progress=False, keep=label in keep)
+    return out
+
+
+def run_frame(results: dict[str, dict], source: str = "live fast run"):
+    """One row per run: best-test (paper protocol) and last-epoch unbiased accuracy, best
+    bias-conflicting accuracy, wall time -- a DataFrame whose caption names its source."""
+    import pandas as pd
+
+    rows = {label: {"best test unbiased": r["best_test_unbiased"], "last-epoch unbiased": r["last_test_unbiased"],
+                    "best test conflicting": r["best_test_conflicting"],
+                    "epochs": len([h for h in r["history"] if h.get("stage", "main") == "main"]),
+                    "seconds": r.get("wall_seconds")}
+            for label, r in results.items()}
+    frame = pd.DataFrame(rows).T.round(1)
+    frame["epochs"] = frame["epochs"].astype(int)
+    return frame.style.format(precision=1).set_caption(f"{source} (accuracies in %)")
+
+
+def curves(results: dict[str, dict], metrics: Sequence[str] = ("unbiased", "conflicting"), split: str = "test",
+           title: str = ""):
+    """Accuracy over epochs, one panel per metric, one line per run."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, r in results.items():
+            hist = [h for h in r["history"] if h.get("stage", "main") == "main"]
+            ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{split} accuracy, {'bias-' if metric != 'unbiased' else ''}{metric} (%)")
+        ax.set_ylim(0, 100)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def recorded(dataset: str = "cmnist", profile: str = "paper") -> list[dict]:
+    """The recorded full-scale results of a dataset (``[]`` when none exist yet)."""
+    from .book import results_dir
+    from .results import load_results
+
+    try:
+        found = load_results(results_dir(), dataset)
+    except FileNotFoundError:
+        return []
+    return [r for r in found if r.get("profile") == profile and not r.get("incomplete")]
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return "not yet recorded"
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.2f} ± {sd:.2f} ({len(values)})"
+
+
+def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: float = 1.0,
+                   paper: dict[str, dict[float, tuple[float, float]]] | None = None):
+    """Recorded runs of one ratio under three model-selection rules -- best test epoch (the
+    paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
+    beside the paper's best-test number. ``rows`` are ``(run label, display name)``."""
+    import pandas as pd
+
+    keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
+            "best validation epoch": "valid_selected_test_unbiased"}
+    data = {}
+    for label, name in rows:
+        runs = [r for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
+        line = {col: _cell([r[key] for r in runs if r.get(key) is not None]) for col, key in keys.items()}
+        ref = (paper or {}).get(label, {}).get(float(ratio))
+        line["paper (best test)"] = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"
+        data[name] = line
+    return pd.DataFrame(data).T
+
+
+# =========================================================================== Sec. 3.3: one pool walked through
+def make_pool(ds: BiasedDataset, size: int = 128, conflicting: int | None = 16, seed: int = 0) -> torch.Tensor:
+    """Indices of a selection pool of ``size`` training samples, sorted by label, then aligned
+    before conflicting, then bias. ``conflicting`` fixes how many bias-conflicting samples it holds
+    (``None``: a plain random draw -- at alpha = 1 % a pool of 128 then holds one or two)."""
+    gen = torch.Generator().manual_seed(seed)
+    if conflicting is None:
+        idx = torch.randperm(len(ds), generator=gen)[:size]
+    else:
+        conf = torch.nonzero(ds.conflicting).flatten()
+        align = torch.nonzero(ds.aligned).flatten()
+        conflicting = min(conflicting, len(conf), size)
+        idx = torch.cat([conf[torch.randperm(len(conf), generator=gen)[:conflicting]],
+                         align[torch.randperm(len(align), generator=gen)[:size - conflicting]]])
+    key = ds.y[idx] * 10_000 + (~ds.aligned[idx]).long() * 1000 + ds.b[idx]
+    return idx[torch.argsort(key, stable=True)]
+
+
+def _aux(method):
+    mixer = getattr(method, "mixer", None)
+    if mixer is None or not hasattr(mixer, "aux"):
+        raise ValueError(f"{getattr(method, 'name', method)!r} has no auxiliary model: train a SelecMix method "
+                         "(selecmix or lff_selecmix) with keep=True")
+    return mixer.aux
+
+
+def pool_of(method, idx: torch.Tensor):
+    """A :class:`selecmix.methods.Pool` of training indices for a trained method (unaugmented inputs)."""
+    from .methods import Pool
+
+    ctx = method.ctx
+    idx = idx.to(ctx.device)
+    train = ctx.splits.train
+    return Pool(idx, ctx.pipeline.f_eval(ctx.train_images[idx], ctx.device), train.y.to(ctx.device)[idx],
+                train.b.to(ctx.device)[idx], ctx)
+
+
+@torch.no_grad()
+def pool_similarity(method, idx: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The (N, N) "biased similarity" the method's auxiliary model assigns to a pool: cosine of
+    ``g``'s embeddings (gsc / sc), the GCE model's cos / l2 / KL (Table 2), or the bias labels (gt)."""
+    aux, pool = _aux(method), pool_of(method, idx)
+    if hasattr(aux, "similarity"):
+        return aux.similarity(pool).cpu()
+    return bias_label_similarity(pool.b.cpu(), torch.Generator().manual_seed(seed))
+
+
+@dataclass
+class Walk:
+    """One selection pool through Algorithm 1, for both kinds of contradicting pairs."""
+
+    idx: torch.Tensor                      # training indices of the pool
+    images: torch.Tensor                   # uint8 (N, C, H, W)
+    y: torch.Tensor
+    b: torch.Tensor
+    sim: torch.Tensor                      # (N, N) biased similarity
+    coin: str                              # the kind Alg. 1 line 3 drew for this pool
+    lam: torch.Tensor                      # one lam per query (line 5)
+    partner: dict[str, torch.Tensor] = field(default_factory=dict)   # kind -> partner index (-1: none)
+    mixed: dict[str, torch.Tensor] = field(default_factory=dict)     # kind -> mixed images (float)
+    label: dict[str, torch.Tensor] = field(default_factory=dict)     # kind -> y_k
+    found: dict[str, dict] = field(default_factory=dict)             # kind -> precision / recall (Fig. 9)
+    source: str = ""
+
+    @property
+    def aligned(self) -> torch.Tensor:
+        return self.b == self.y
+
+
+def walk_pool(method, idx: torch.Tensor, seed: int = 0) -> Walk:
+    """Algorithm 1 on the pool ``idx`` with a trained method's auxiliary model: the similarity,
+    the coin, per-query lam, contradicting positives (Eq. 4) *and* negatives (Eq. 5), the mixed
+    images with their labels, and how many of the pairs are truly contradicting."""
+    from .selection import pairs_from_similarity
+
+    gen = torch.Generator().manual_seed(seed)
+    ds = method.ctx.splits.train
+    y, b, images = ds.y[idx], ds.b[idx], ds.images[idx]
+    sim = pool_similarity(method, idx, seed)
+    walk = Walk(idx, images, y, b, sim, choose_kind("AB", gen), sample_lambda(len(idx), gen),
+                source=method.cfg.similarity)
+    aux = _aux(method)
+    for kind in KINDS:
+        if hasattr(aux, "similarity"):                 # g (GSC / SC) or a GCE model: Eqs. 4 and 5
+            partner = pairs_from_similarity(sim, y, kind)
+        else:                                          # bias labels: a random true partner, or none
+            partner = bias_label_pairs(y, b, kind, gen)
+        walk.partner[kind] = partner
+        walk.mixed[kind], walk.label[kind] = selecmix_batch(to_float(images), y, partner, walk.lam)
+        walk.found[kind] = pair_precision_recall(partner, y, b, kind)
+    return walk
+
+
+def _group_edges(values: torch.Tensor) -> list[int]:
+    return [i for i in range(1, len(values)) if values[i] != values[i - 1]]
+
+
+def similarity_figure(walk: Walk, title: str | None = None):
+    """The pool's similarity matrix, rows and columns sorted by label then bias; a strip of each
+    sample's colour on the left and top, bias-conflicting samples marked with a dot."""
+    from .data.colored_mnist import COLORS
+
+    n = len(walk.y)
+    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    cosine = walk.source in ("gsc", "sc", "gce-cos")
+    im = ax.imshow(walk.sim.numpy(), cmap="RdBu_r", vmin=-1 if cosine else None, vmax=1 if cosine else None,
+                   interpolation="nearest", extent=(0, n, n, 0))
+    strip = COLORS[walk.b.clamp_max(len(COLORS) - 1)].numpy()
+    ax.imshow(strip[:, None, :], extent=(-3, -0.5, n, 0), interpolation="nearest")
+    ax.imshow(strip[None, :, :], extent=(0, n, -0.5, -3), interpolation="nearest")
+    conf = torch.nonzero(~walk.aligned).flatten().numpy()
+    ax.scatter(np.full(len(conf), -4.3), conf + 0.5, s=6, c="black", clip_on=False)
+    for e in _group_edges(walk.y):
+        ax.axhline(e, color="black", lw=0.6)
+        ax.axvline(e, color="black", lw=0.6)
+    centres = [(s + e) / 2 for s, e in zip([0] + _group_edges(walk.y), _group_edges(walk.y) + [n])]
+    labels = [str(int(walk.y[int(c)])) for c in centres]
+    ax.set_xticks(centres, labels, fontsize=8)
+    ax.set_yticks(centres, labels, fontsize=8)
+    ax.tick_params(axis="y", pad=14)
+    ax.set_xlim(-3, n)
+    ax.set_ylim(n, -3)
+    ax.set_xlabel("pool sample j (grouped by label y)")
+    ax.set_ylabel("query i (grouped by label y)")
+    fig.colorbar(im, ax=ax, fraction=0.04, label="similarity")
+    ax.set_title(title or f"biased similarity ({SOURCE_NAMES.get(walk.source, walk.source)}) of one pool", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pick_queries(walk: Walk, n: int = 5, kind: str = "positive", seed: int = 0) -> list[int]:
+    """``n`` pool positions to show, bias-aligned queries of distinct labels that have a partner,
+    those whose partner is truly contradicting first (then the others, so failures show too)."""
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(walk.y), generator=gen).tolist()
+    hits, misses, seen = [], [], set()
+    partner = walk.partner[kind]
+    for q in order:
+        label = int(walk.y[q])
+        if label in seen or partner[q] < 0 or not bool(walk.aligned[q]):
+            continue
+        seen.add(label)
+        ok = bool(is_contradicting(torch.tensor([q]), partner[q:q + 1], walk.y, walk.b, kind))
+        (hits if ok else misses).append(q)
+    chosen = hits[:max(n - 1, 1)] + misses
+    return chosen[:n]
+
+
+def pair_cells(walk: Walk, q: int, kind: str) -> list[tuple[torch.Tensor, str, str]]:
+    """(image, title, title colour) for query | partner | mixed image of one pool position."""
+    k = int(walk.partner[kind][q])
+    if k < 0:
+        return [(walk.images[q], f"query y={int(walk.y[q])}\nno candidate", "black")]
+    ok = bool(is_contradicting(torch.tensor([q]), torch.tensor([k]), walk.y, walk.b, kind))
+
+    def state(j):
+        return "aligned" if bool(walk.aligned[j]) else "conflicting"
+
+    return [(walk.images[q], f"query y={int(walk.y[q])}\ncolour {int(walk.b[q])} ({state(q)})", "black"),
+            (walk.images[k], f"partner y={int(walk.y[k])}, colour {int(walk.b[k])}\n"
+                             f"{'contradicting ✓' if ok else 'not contradicting ✗'}",
+             "darkgreen" if ok else "firebrick"),
+            (walk.mixed[kind][q], f"lam={float(walk.lam[q]):.2f}\nlabel y_k={int(walk.label[kind][q])}", "black")]
+
+
+def pairs_figure(walk: Walk, queries: dict[str, list[int]] | None = None, n: int = 5, title: str | None = None):
+    """For each kind (columns blocks: positives, negatives): rows of query | partner | mixed image."""
+    queries = queries or {kind: pick_queries(walk, n, kind) for kind in KINDS}
+    rows = max(len(v) for v in queries.values())
+    fig, axes = plt.subplots(rows, 3 * len(queries), figsize=(1.75 * 3 * len(queries), 1.55 * rows + 0.5),
+                             squeeze=False)
+    for block, (kind, qs) in enumerate(queries.items()):
+        for r in range(rows):
+            for c in range(3):
+                axes[r][3 * block + c].axis("off")
+            if r >= len(qs):
+                continue
+            for c, (img, text, colour) in enumerate(pair_cells(walk, qs[r], kind)):
+                ax = axes[r][3 * block + c]
+                ax.axis("on")
+                _show(ax, img, text, fontsize=7, color=colour)
+        found = walk.found[kind]
+        rule = "Eq. 4: least similar, same label" if kind == "positive" else "Eq. 5: most similar, other label"
+        fig.text((block + 0.5) / len(queries), 0.995, f"contradicting {kind}s ({rule})\n"
+                 f"whole pool: {found['precision']:.0f} % of the chosen pairs are truly contradicting",
+                 ha="center", va="top", fontsize=8.5)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / (1.55 * rows + 0.5)))
+    if title:
+        fig.suptitle(title, fontsize=10, y=0.0, va="bottom")
+    return fig
+
+
+def query_figure(walk: Walk, q: int, kind: str, fig=None):
+    """One query: its similarity to every pool sample (candidates of ``kind`` highlighted, the
+    chosen one circled) and query | partner | mixed image."""
+    fig = fig or plt.figure(figsize=(9.5, 2.9))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [3.4, 1, 1, 1]})
+    same = walk.y == walk.y[q]
+    cand = (same & (torch.arange(len(walk.y)) != q)) if kind == "positive" else ~same
+    s = walk.sim[q].numpy()
+    xs = np.arange(len(s))
+    cand_np, conf_np = cand.numpy(), (~walk.aligned).numpy()
+    axes[0].scatter(xs[~cand_np], s[~cand_np], s=6, c="lightgrey", label="not a candidate")
+    axes[0].scatter(xs[cand_np & ~conf_np], s[cand_np & ~conf_np], s=8, c="tab:blue", label="candidate, aligned")
+    axes[0].scatter(xs[cand_np & conf_np], s[cand_np & conf_np], s=22, c="tab:orange", zorder=3,
+                    label="candidate, bias-conflicting")
+    k = int(walk.partner[kind][q])
+    if k >= 0:
+        axes[0].scatter([k], [s[k]], s=130, facecolors="none", edgecolors="black", lw=1.4, zorder=4,
+                        label=f"chosen (arg{'min' if kind == 'positive' else 'max'})")
+    for e in _group_edges(walk.y):
+        axes[0].axvline(e - 0.5, color="black", lw=0.3)
+    axes[0].set_xlabel("pool sample j (sorted by label)")
+    axes[0].set_ylabel(f"similarity to query {q}")
+    axes[0].legend(fontsize=6.5, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    for ax, (img, text, colour) in zip(axes[1:], pair_cells(walk, q, kind)):
+        _show(ax, img, text, fontsize=7, color=colour)
+    for ax in axes[1 + len(pair_cells(walk, q, kind)):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def pair_explorer(walk: Walk):
+    """Pick a query of the pool and a pair kind; see its similarities and its partner (Jupyter / Colab).
+    Static twin: :func:`pairs_figure` and :func:`query_figure`."""
+    import ipywidgets as w
+
+    def show(query, kind):
+        query_figure(walk, query, kind)
+        plt.show()
+
+    return w.interactive(show, query=w.IntSlider(value=0, min=0, max=len(walk.y) - 1, description="query i",
+                                                 continuous_update=False),
+                         kind=w.ToggleButtons(options=list(KINDS), description="pair kind"))
+
+
+# =========================================================================== Fig. 9: discovering pairs
+STATS = ("positive_precision", "positive_recall", "negative_precision", "negative_recall")
+
+
+def aux_series(result: dict, stat: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one pair-discovery statistic from a run's history (epochs where a pool
+    of that kind was drawn; with pairs AB a coin picks the kind per pool, so some epochs lack one)."""
+    xs, ys = [], []
+    for h in result.get("history", []):
+        value = (h.get("aux") or {}).get(stat)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            xs.append(h["epoch"] + 1)
+            ys.append(value)
+    return xs, ys
+
+
+def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1):
+    """Fig. 9 over training: precision and recall of the contradicting positives and negatives
+    each run's selection found, per epoch (``smooth`` > 1: running mean over that many points)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.2), sharex=True)
+    for label, r in results.items():
+        for ax, stat in zip(axes.flat, STATS):
+            xs, ys = aux_series(r, stat)
+            if smooth > 1 and len(ys) >= smooth:
+                ys = list(np.convolve(ys, np.ones(smooth) / smooth, mode="valid"))
+                xs = xs[smooth - 1:]
+            ax.plot(xs, ys, marker=".", ms=3, lw=1.2, label=label)
+    for ax, stat in zip(axes.flat, STATS):
+        kind, what = stat.split("_")
+        ax.set_title(f"contradicting {kind}s: {what}", fontsize=9)
+        ax.set_ylim(0, 102)
+        ax.set_ylabel("%")
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def discovery_summary(results: dict[str, dict], first: int = 1, last: int | None = None):
+    """Mean over the epochs ``first..last`` (1-based, inclusive) of each pair-discovery statistic
+    of each run's history: one row per run, columns (precision / recall, positive / negative)."""
+    import pandas as pd
+
+    rows = {}
+    for label, r in results.items():
+        row = {}
+        for stat in STATS:
+            xs, ys = aux_series(r, stat)
+            vals = [v for x, v in zip(xs, ys) if x >= first and (last is None or x <= last)]
+            row[tuple(reversed(stat.split("_")))] = float(np.mean(vals)) if vals else float("nan")
+        rows[label] = row
+    frame = pd.DataFrame(rows).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame.round(1)
+
+
+@torch.no_grad()
+def discovery_at_end(method, pool_size: int | None = None, seed: int = 0) -> dict[str, float]:
+    """Precision / recall of both kinds over the whole training split, cut into random pools of
+    ``pool_size`` (default: the run's ``large_batch``), with the trained auxiliary model."""
+    aux, ds = _aux(method), method.ctx.splits.train
+    size = pool_size or method.cfg.large_batch
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
+    sums = {stat: [] for stat in STATS}
+    for start in range(0, len(order) - size + 1, size):
+        pool = pool_of(method, order[start:start + size])
+        for kind in KINDS:
+            found = pair_precision_recall(aux.partners(pool, kind).cpu(), pool.y.cpu(), pool.b.cpu(), kind)
+            sums[f"{kind}_precision"].append(found["precision"])
+            sums[f"{kind}_recall"].append(found["recall"])
+    return {stat: float(np.mean(v)) for stat, v in sums.items()}
+
+
+def discovery_frame(methods: dict[str, Any], pool_size: int | None = None, seed: int = 0):
+    """:func:`discovery_at_end` for several trained methods, one row each (percent)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({label: discovery_at_end(m, pool_size, seed) for label, m in methods.items()}).T
+    frame.columns = pd.MultiIndex.from_tuples([tuple(reversed(c.split("_"))) for c in frame.columns])
+    return frame.round(1)
+
+
+def discovery_bars(frame, title: str = ""):
+    """A bar chart of :func:`discovery_frame` (the layout of the paper's Fig. 9)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+    x = np.arange(len(frame))
+    for ax, kind in zip(axes, KINDS):
+        for j, what in enumerate(("precision", "recall")):
+            ax.bar(x + (j - 0.5) * 0.38, frame[(what, kind)], 0.38, label=what)
+        ax.set_xticks(x, list(frame.index), fontsize=8)
+        ax.set_title(f"contradicting {kind}s", fontsize=9)
+        ax.set_ylim(0, 105)
+    axes[0].set_ylabel("%")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# =========================================================================== Table 2
+def table2_label(similarity: str, pairs: str, method: str = "lff_selecmix", dataset: str = "cmnist",
+                 ratio: float = 1.0) -> str:
+    """The run label of one cell of Table 2, e.g. ``lff_selecmix-simgt-pairsA``."""
+    from .config import make_config
+    from .results import run_label
+
+    return run_label(make_config(dataset, ratio, method, "paper", similarity=similarity, pairs=pairs))
+
+
+def table2_values(results: list[dict], dataset: str = "cmnist", ratio: float = 1.0, method: str = "lff_selecmix",
+                  key: str = "best_test_unbiased") -> dict[str, dict[str, list[float]]]:
+    """``pairs -> similarity -> [values over seeds]`` of the recorded runs behind Table 2."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for pairs in PAIR_SET_NAMES:
+        for sim in SOURCES:
+            label = table2_label(sim, pairs, method, dataset, ratio)
+            out.setdefault(pairs, {})[sim] = [float(r[key]) for r in results if r["label"] == label and
+                                              r["dataset"] == dataset and float(r["ratio"]) == float(ratio)
+                                              and r.get(key) is not None]
+    return out
+
+
+def table2_frame(results: list[dict] | None = None, dataset: str = "cmnist", ratio: float = 1.0,
+                 method: str = "lff_selecmix", key: str = "best_test_unbiased"):
+    """Table 2's layout (rows: pair sets, columns: similarity sources). ``results=None``: the
+    paper's numbers (Corrupted CIFAR-10, 1 %); otherwise our recorded runs, 'mean ± std (n)'."""
+    import pandas as pd
+
+    if results is None:
+        from .results import PAPER_TABLE2
+
+        data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: f"{m:.2f} ± {sd:.2f}" for s, (m, sd) in PAPER_TABLE2[p].items()}
+                for p in PAIR_SET_NAMES}
+    else:
+        values = table2_values(results, dataset, ratio, method, key)
+        data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: _cell(values[p][s]) for s in SOURCES} for p in PAIR_SET_NAMES}
+    return pd.DataFrame(data).T[[SOURCE_NAMES[s] for s in SOURCES]]
+
+
+def orderings(means: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Per pair set, the similarity sources from best to worst, e.g. ``'Ours (GSC) > GT > ...'``;
+    sources without a number are left out."""
+    out = {}
+    for pairs, by_source in means.items():
+        ranked = sorted(((v, s) for s, v in by_source.items() if v is not None and not math.isnan(v)), reverse=True)
+        out[pairs] = " > ".join(SOURCE_NAMES[s] for _, s in ranked) if ranked else "not yet recorded"
+    return out
+
+
+def ordering_frame(results: list[dict] | None = None, live: dict[str, dict] | None = None,
+                   dataset: str = "cmnist", ratio: float = 1.0, method: str = "lff_selecmix"):
+    """The order of the similarity sources (best first) in the paper's Table 2, in our recorded
+    runs and, if given, in the live runs (``live``: similarity -> result, pair set AB)."""
+    import pandas as pd
+    from .results import PAPER_TABLE2
+
+    cols = {"paper (Corrupted CIFAR-10 1 %, L+Ours)": orderings(
+        {p: {s: m for s, (m, _) in PAPER_TABLE2[p].items()} for p in PAIR_SET_NAMES})}
+    if results is not None:
+        values = table2_values(results, dataset, ratio, method)
+        cols[f"recorded full-scale runs ({dataset} {ratio:g} %, L+Ours)"] = orderings(
+            {p: {s: (float(np.mean(v)) if v else None) for s, v in values[p].items()} for p in PAIR_SET_NAMES})
+    if live is not None:
+        cols["live fast runs (small sample, V+Ours)"] = {
+            "AB": orderings({"AB": {s: r["best_test_unbiased"] for s, r in live.items()}})["AB"]}
+    frame = pd.DataFrame(cols)
+    frame.index = [PAIR_SET_NAMES[p] for p in frame.index]
+    return frame.fillna("–")
+
+
+def recorded_discovery(results: list[dict], dataset: str = "cmnist", ratio: float = 1.0, seed: int = 0,
+                       sources: Sequence[str] = ("gsc", "gce-cos", "gce-l2", "gce-kl")) -> dict[str, dict]:
+    """Recorded full-scale runs (one seed, pair set AB) whose histories hold pair-discovery
+    statistics, keyed ``'V+Ours, Ours (GSC)'`` / ``'L+Ours, GCE cos'`` ...: the inputs of
+    :func:`discovery_curves` for Fig. 9 at full scale."""
+    out = {}
+    for method, name in (("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours")):
+        for sim in sources:
+            label = table2_label(sim, "AB", method, dataset, ratio)
+            for r in results:
+                if (r["label"] == label and r["dataset"] == dataset and float(r["ratio"]) == float(ratio)
+                        and r.get("seed") == seed and any(aux_series(r, s)[0] for s in STATS)):
+                    out[f"{name}, {SOURCE_NAMES[sim]}"] = r
+    return out
