@@ -1,0 +1,493 @@
+"""The auxiliary model's embedding space: SC vs GSC (paper Sec. 3.2, Eqs. 2-3, App. C.2, Fig. 2,
+Fig. 4, Table 3).
+
+* :func:`gsc_pair_weights`, :func:`anchor_pulls` -- how the stop-gradient weight ``p_ik^q`` of
+  Eq. 3 reweights the pairs of one anchor, and what that does to the gradient; the widget
+  :func:`gsc_weight_explorer` and its static twin :func:`gsc_weight_static`;
+* :func:`gce_gradient_ratio` -- App. C.2, Eq. 6: the GCE gradient is the CE gradient times ``p_y^q``;
+* :func:`train_auxiliary` -- train ``g`` alone with SC (Eq. 2) or GSC (Eq. 3) and record, per
+  epoch, the mean cosine similarity of the four kinds of pairs of Fig. 2;
+  :func:`plot_similarity_panels` draws them as the paper does (one panel per loss);
+* :func:`features_of`, :func:`tsne_2d`, :func:`plot_tsne_grid` -- Fig. 4, t-SNE of the embeddings
+  of ``g`` (SC / GSC) and of LfF's GCE-trained biased model, coloured by bias label;
+* :func:`probe_bias` -- Table 3, a linear probe that predicts the bias label from the embedding.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import BiasedDataset, BiasedSplits, InputPipeline
+from .evaluate import bias_probe, similarity_groups
+from .losses import gsc_loss, supcon_loss
+
+PAIR_KINDS = ("positive", "negative", "contradicting_positive", "contradicting_negative")
+PAIR_NAMES = {"positive": "positives", "negative": "negatives",
+              "contradicting_positive": "contradicting positives",
+              "contradicting_negative": "contradicting negatives"}
+# Fig. 2's line styles: solid for all positives / negatives, dotted for the contradicting ones.
+PAIR_STYLE = {"positive": dict(color="tab:blue", ls="-"), "negative": dict(color="tab:red", ls="-"),
+              "contradicting_positive": dict(color="tab:blue", ls=":"),
+              "contradicting_negative": dict(color="tab:red", ls=":")}
+
+
+# --------------------------------------------------------------------------- Eq. 3's weight
+def gsc_pair_weights(sims: torch.Tensor, tau: float = 0.2, q: float = 0.7) -> dict[str, torch.Tensor]:
+    """For one anchor i with cosine similarities ``sims`` (to every other sample of the batch):
+    ``p`` = p_ik of Eq. 2 (softmax of sims / tau over j != i) and ``weight`` = stopgrad(p_ik)^q,
+    the factor GSC (Eq. 3) puts on the pair's term ``-log p_ik``; SC's factor is 1.
+
+    Two pairs of the same anchor have weights in the ratio ``exp(q (s_1 - s_2) / tau)``: the
+    normaliser of the softmax cancels, so the weight depends on the similarity alone.
+    """
+    p = torch.softmax(torch.as_tensor(sims, dtype=torch.float64) / tau, dim=0)
+    return {"p": p, "weight": p ** q}
+
+
+def anchor_loss(sims: torch.Tensor, positive: torch.Tensor, tau: float = 0.2, q: float | None = 0.7) -> torch.Tensor:
+    """Anchor i's term of Eq. 2 (``q=None``) or Eq. 3 from its similarities ``sims`` to the other
+    samples of the batch: ``L_i = -(1/|P_i|) sum_{k in P_i} w_ik log p_ik`` with ``w_ik = 1`` (SC)
+    or ``w_ik = stopgrad(p_ik)^q`` (GSC). Averaged over anchors it equals
+    :func:`selecmix.losses.supcon_loss` / :func:`~selecmix.losses.gsc_loss` (tested)."""
+    log_p = torch.log_softmax(sims / tau, dim=0)
+    w = torch.ones_like(log_p) if q is None else log_p.detach().exp() ** q
+    pos = torch.as_tensor(positive, dtype=torch.bool)
+    return -(w * log_p)[pos].sum() / pos.sum().clamp_min(1)
+
+
+def anchor_pulls(sims: torch.Tensor, positive: torch.Tensor, tau: float = 0.2,
+                 q: float | None = 0.7) -> torch.Tensor:
+    """The *pull* ``-dL_i / ds_ik`` of anchor i's loss term (:func:`anchor_loss`) on each
+    similarity ``s_ik``: positive means the loss draws the pair together, negative pushes it apart."""
+    s = torch.as_tensor(sims, dtype=torch.float64).clone().requires_grad_(True)
+    anchor_loss(s, positive, tau, q).backward()
+    return -s.grad
+
+
+def toy_anchor() -> dict[str, Any]:
+    """A toy batch seen from one anchor (a red zero) by a ``g`` that has learnt colour: cosine
+    similarities of the 20 other samples, their kind, and which are positives (same label)."""
+    rows = ([("red 0 (positive)", "positive", 0.9)] * 6 + [("green 0 (contradicting positive)", "contradicting_positive", 0.1)]
+            + [("red 1 (contradicting negative)", "contradicting_negative", 0.8)]
+            + [("other digit, other colour (negative)", "negative", 0.0)] * 12)
+    names, kinds, sims = (list(column) for column in zip(*rows))
+    positive = torch.tensor([k in ("positive", "contradicting_positive") for k in kinds])
+    return {"name": names, "kind": kinds, "sim": torch.tensor(sims, dtype=torch.float64), "positive": positive}
+
+
+def toy_anchor_table(tau: float = 0.2, q: float = 0.7):
+    """One row per kind of pair of :func:`toy_anchor`: cosine similarity, p_ik, GSC weight p_ik^q,
+    and the pull of the SC and GSC terms on that pair (a pandas DataFrame)."""
+    import pandas as pd
+
+    toy = toy_anchor()
+    wts = gsc_pair_weights(toy["sim"], tau, q)
+    pull_sc = anchor_pulls(toy["sim"], toy["positive"], tau, None)
+    pull_gsc = anchor_pulls(toy["sim"], toy["positive"], tau, q)
+    frame = pd.DataFrame({"pair with the anchor (a red 0)": toy["name"], "cosine sim": toy["sim"].numpy(),
+                          "p_ik (Eq. 2)": wts["p"].numpy(), "GSC weight p_ik^q": wts["weight"].numpy(),
+                          "pull under SC": pull_sc.numpy(), "pull under GSC": pull_gsc.numpy()})
+    return frame.drop_duplicates("pair with the anchor (a red 0)").set_index("pair with the anchor (a red 0)")
+
+
+def draw_gsc_weights(q: float = 0.7, tau: float = 0.2, ax=None, marks: dict[str, float] | None = None):
+    """Relative GSC weight ``exp(q (s - 1) / tau)`` of a pair of cosine similarity s (1 at s = 1),
+    with SC's constant weight for comparison. ``marks``: name -> similarity to point out."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    s = np.linspace(-1, 1, 201)
+    ax.semilogy(s, np.exp(q * (s - 1) / tau), color="tab:purple", label=f"GSC (q = {q:g}, tau = {tau:g})")
+    ax.semilogy(s, np.ones_like(s), color="grey", ls="--", label="SC (every pair weight 1)")
+    marks = {"aligned positive": 0.9, "contradicting positive": 0.1} if marks is None else marks
+    for name, value in marks.items():
+        w = math.exp(q * (value - 1) / tau)
+        ax.plot([value], [w], "o", color="black")
+        ax.annotate(f"{name}\n{w:.2g}", (value, w), textcoords="offset points", xytext=(-10, -26), fontsize=7, ha="center")
+    ax.set_ylim(1e-5, 3)
+    ax.set_xlabel("cosine similarity of the pair  z_i . z_k")
+    ax.set_ylabel("weight of the pair's term")
+    ax.set_title("Eq. 3's weight p_ik^q, relative to a pair with s = 1", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def gsc_weight_static(qs: Sequence[float] = (0.3, 0.7, 1.0), taus: Sequence[float] = (0.1, 0.2, 0.5)):
+    """The static twin of :func:`gsc_weight_explorer`: the weight curve for several q (tau = 0.2)
+    and several tau (q = 0.7)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    s = np.linspace(-1, 1, 201)
+    for ax, values, name in ((axes[0], qs, "q"), (axes[1], taus, "tau")):
+        for v in values:
+            q, tau = (v, 0.2) if name == "q" else (0.7, v)
+            ax.semilogy(s, np.exp(q * (s - 1) / tau), label=f"q = {q:g}, tau = {tau:g}")
+        ax.semilogy(s, np.ones_like(s), color="grey", ls="--", label="SC (q = 0)")
+        ax.set_xlabel("cosine similarity of the pair")
+        ax.set_title(f"GSC weight for several {name} ({'tau = 0.2' if name == 'q' else 'q = 0.7'})", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_ylim(1e-5, 3)
+    axes[0].set_ylabel("relative weight of the pair's term")
+    fig.tight_layout()
+    return fig
+
+
+def gsc_weight_explorer():
+    """Sliders over q and tau redrawing :func:`draw_gsc_weights` (Jupyter / Colab)."""
+    import ipywidgets as w
+
+    q = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="q", continuous_update=False)
+    tau = w.FloatLogSlider(value=0.2, base=10, min=-1.3, max=0, step=0.05, description="tau", continuous_update=False)
+    return w.interactive(lambda q, tau: (draw_gsc_weights(q, tau), plt.show()), q=q, tau=tau)
+
+
+# --------------------------------------------------------------------------- App. C.2
+def gce_gradient_ratio(logits: torch.Tensor, y: torch.Tensor, q: float = 0.7) -> dict[str, torch.Tensor]:
+    """App. C.2, Eq. 6: per sample, the gradient of :func:`selecmix.losses.gce_loss` w.r.t. the
+    logits divided by that of cross-entropy, next to ``q * p_y^q`` (LfF's form carries the extra
+    constant q). Both are computed with autograd; they agree to rounding."""
+    from .losses import gce_loss
+
+    logits = torch.as_tensor(logits, dtype=torch.float64)
+    grads = []
+    for fn in (lambda z: gce_loss(z, y, q, reduction="sum"), lambda z: F.cross_entropy(z, y, reduction="sum")):
+        z = logits.clone().requires_grad_(True)
+        fn(z).backward()
+        grads.append(z.grad)
+    p_y = torch.softmax(logits, 1).gather(1, y[:, None]).squeeze(1)
+    return {"p_y": p_y, "measured": grads[0][torch.arange(len(y)), y] / grads[1][torch.arange(len(y)), y],
+            "q_p_y^q": q * p_y ** q}
+
+
+# --------------------------------------------------------------------------- Fig. 2: g alone
+@dataclass
+class AuxRun:
+    """The auxiliary model ``g`` trained alone, with its per-epoch similarity curves (Fig. 2)."""
+
+    g: torch.nn.Module
+    loss: str
+    ratio: float
+    curves: dict[str, list[float]] = field(default_factory=dict)   # "epoch" and the four PAIR_KINDS
+    seconds: float = 0.0
+    pipeline: InputPipeline | None = None
+
+    @torch.no_grad()
+    def embed(self, ds: BiasedDataset, pipeline: InputPipeline | None = None) -> torch.Tensor:
+        """L2-normalised 128-d embeddings of every image of ``ds`` (g in eval mode)."""
+        pipeline = pipeline or self.pipeline or InputPipeline("cmnist", "clean")
+        self.g.eval()
+        device = next(self.g.parameters()).device
+        return torch.cat([self.g(pipeline.g_input(chunk, device)).cpu() for chunk in ds.images.split(2048)])
+
+
+def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, seed: int = 0, cfg=None,
+                    probe_size: int = 4096, device="cpu", dataset: str = "cmnist", profile: str | None = None) -> AuxRun:
+    """Train the auxiliary model ``g`` alone with SC (``loss="sc"``, Eq. 2) or GSC (``"gsc"``,
+    Eq. 3) -- the experiment of Fig. 2 -- and after every epoch (and once before training, epoch 0)
+    record :func:`selecmix.evaluate.similarity_groups` on a fixed probe of ``probe_size``
+    training images (all of them in the fast profile's 3,600-image split): mean cosine
+    similarity of positives, negatives, contradicting positives and contradicting negatives.
+
+    Hyperparameters (architecture, optimiser, learning rate, batch size, tau, q) come from
+    ``cfg`` (default: the SelecMix config of the dataset and the split's ratio in ``profile``,
+    default ``SELECMIX_PROFILE``, i.e. ``fast``), so ``g`` is trained
+    exactly as inside SelecMix, only without ``f``: mini-batches of ``batch_size`` images of
+    the training split, unaugmented, clean input scale.
+    """
+    import time
+
+    from .config import make_config
+    from .methods.selecmix import g_optimizer
+    from .models import ContrastiveModel
+
+    if loss not in ("sc", "gsc"):
+        raise ValueError(f"unknown loss {loss!r}; use 'sc' (Eq. 2) or 'gsc' (Eq. 3)")
+    train = splits.train
+    cfg = cfg or make_config(dataset, train_ratio(train), "selecmix", profile, similarity=loss, seed=seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    pipeline = InputPipeline(cfg.dataset, cfg.input_scale)
+    g = ContrastiveModel(cfg.g_arch).to(device)
+    opt = g_optimizer(g, cfg)
+    x_g = pipeline.g_input(train.images, device)
+    y = train.y.to(device)
+    probe = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))[:min(len(train), probe_size)]
+    curves: dict[str, list[float]] = {"epoch": []}
+
+    def record(epoch: int) -> None:
+        g.eval()
+        with torch.no_grad():
+            z = torch.cat([g(chunk) for chunk in x_g[probe.to(device)].split(1024)])
+        g.train()
+        groups = similarity_groups(z, train.y_clean[probe].to(device), train.b[probe].to(device))
+        curves["epoch"].append(epoch)
+        for kind in PAIR_KINDS:
+            curves.setdefault(kind, []).append(groups[kind])
+
+    with one_thread():
+        t0 = time.perf_counter()
+        _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record)
+    return AuxRun(g.eval(), loss, float(cfg.ratio), curves, time.perf_counter() - t0, pipeline)
+
+
+def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record) -> None:
+    """The training loop of :func:`train_auxiliary` (one SC / GSC step per mini-batch, as
+    Algorithm 2 line 8); ``record`` before training and after each epoch."""
+    record(0)
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(y), generator=gen).to(y.device)
+        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            z = g(x_g[idx])
+            value = gsc_loss(z, y[idx], cfg.tau, cfg.q) if loss == "gsc" else supcon_loss(z, y[idx], cfg.tau)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+        record(epoch)
+
+
+def train_ratio(ds: BiasedDataset) -> float:
+    """The bias-conflicting ratio (percent) of a split, rounded to the paper's grid when close."""
+    share = 100 * float(ds.conflicting.float().mean())
+    for r in (0.5, 1.0, 2.0, 5.0):
+        if abs(share - r) < 0.35 * r:
+            return r
+    return round(share, 2)
+
+
+def curves_from_history(result: dict[str, Any]) -> dict[str, list[float]]:
+    """The Fig. 2 curves of a *recorded* SelecMix run (its history's ``aux`` ``sim_*`` entries,
+    measured on a fixed probe of 2,048 training images after each epoch), in the format of
+    :attr:`AuxRun.curves`; epochs counted from 1."""
+    hist = [h for h in result["history"] if "sim_positive" in h.get("aux", {})]
+    curves: dict[str, list[float]] = {"epoch": [h["epoch"] + 1 for h in hist]}
+    for kind in PAIR_KINDS:
+        curves[kind] = [h["aux"][f"sim_{kind}"] for h in hist]
+    return curves
+
+
+def recorded_similarity_curves(results, label: str, dataset: str = "cmnist", ratio: float = 1.0,
+                               profile: str | None = "paper") -> dict[str, Any]:
+    """Fig. 2's curves from *recorded* runs with that label (``selecmix``: GSC, ``selecmix-simsc``:
+    SC), averaged over seeds: the ``sim_*`` entries of each epoch's ``aux`` record, measured on a
+    fixed probe of 2,048 training images. ``n`` = number of seeds (0: not yet recorded)."""
+    from .figures import aux_series
+
+    s = aux_series(results, label, [f"sim_{k}" for k in PAIR_KINDS], dataset, ratio, profile)
+    curves = {"epoch": s["epoch"], "n": s["n"]}
+    for kind in PAIR_KINDS:
+        curves[kind] = s.get(f"sim_{kind}", [])
+    return curves
+
+
+def plot_similarity_panels(panels: dict[str, dict[str, list[float]]], suptitle: str = "", axes=None):
+    """Fig. 2: one panel per loss (title -> curves), mean cosine similarity per epoch; solid lines
+    for positives / negatives, dotted for contradicting positives / negatives. A panel without
+    curves says "not yet recorded"."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), sharey=True, squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    for ax, (title, curves) in zip(axes, panels.items()):
+        drawn = False
+        for kind in PAIR_KINDS:
+            if len(curves.get(kind, [])):
+                ax.plot(curves["epoch"], curves[kind], label=PAIR_NAMES[kind], lw=1.8, **PAIR_STYLE[kind])
+                drawn = True
+        if not drawn:
+            ax.text(0.5, 0.5, "not yet recorded", transform=ax.transAxes, ha="center", color="grey")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_ylim(-0.3, 1.05)
+        ax.axhline(0, color="grey", lw=0.5)
+    axes[0].set_ylabel("mean cosine similarity")
+    handles = [plt.Line2D([], [], lw=1.8, label=PAIR_NAMES[k], **PAIR_STYLE[k]) for k in PAIR_KINDS]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+# --------------------------------------------------------------------------- Fig. 4 and Table 3
+@torch.no_grad()
+def lff_features(method, ds: BiasedDataset, pipeline: InputPipeline | None = None) -> torch.Tensor:
+    """Penultimate features of LfF's GCE-trained biased model ``method.b_model`` (f's input scale)."""
+    pipeline = pipeline or method.ctx.pipeline
+    model = method.b_model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model.features(pipeline.f_eval(chunk, device)).cpu() for chunk in ds.images.split(2048)])
+
+
+def features_of(model, ds: BiasedDataset) -> torch.Tensor:
+    """Embeddings of every image of ``ds``: an :class:`AuxRun` (g's 128-d L2-normalised output),
+    a trained LfF method (its biased model's features) or a SelecMix method (its ``g``)."""
+    if isinstance(model, AuxRun):
+        return model.embed(ds)
+    if hasattr(model, "b_model"):
+        return lff_features(model, ds)
+    aux = getattr(getattr(model, "mixer", None), "aux", None)
+    if aux is not None and hasattr(aux, "g"):
+        return torch.cat([aux.embed(model.ctx.pipeline.g_input(chunk, model.ctx.device)).cpu()
+                          for chunk in ds.images.split(2048)])
+    raise TypeError(f"no biased embedding in {type(model).__name__}: pass an AuxRun, an LfF or a SelecMix method")
+
+
+def probe_bias(model, splits: BiasedSplits, max_train: int = 10000) -> float:
+    """Table 3: accuracy (percent) of a linear probe (:func:`selecmix.evaluate.bias_probe`:
+    logistic regression on standardised features) that predicts the *bias label* from the frozen
+    embedding, fitted on the (biased) training split and scored on
+    the unbiased test split -- where bias and label disagree, so only an embedding that encodes
+    the bias itself scores high. Same protocol as the ``aux_bias_probe`` of recorded runs."""
+    train = splits.train
+    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
+    with quiet():
+        return bias_probe(features_of(model, train)[keep], train.b[keep], features_of(model, splits.test),
+                          splits.test.b)
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread inside the block, then restore the previous setting. The small
+    MLPs of the Colored MNIST runs gain nothing from more threads, and on a busy two-core machine
+    competing threads make them several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def quiet():
+    """Silence scikit-learn's ConvergenceWarning of the logistic-regression probe (should L-BFGS
+    stop at its iteration limit, the accuracy is settled long before) and keep BLAS / OpenMP to
+    one thread."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1) -> dict[str, Any]:
+    """:func:`selecmix.train.train` without a progress bar and without the probe's
+    ConvergenceWarning (``train`` runs Table 3's bias probe at the end of full-scale runs), on
+    one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected)."""
+    from .train import train
+
+    with quiet(), (one_thread() if threads == 1 else _nothing()):
+        return train(cfg, splits=splits, progress=False, keep=keep)
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def tsne_2d(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0, max_iter: int = 500) -> np.ndarray:
+    """2-d t-SNE (scikit-learn, PCA initialisation, 500 iterations) of (N, d) features."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    x = features.detach().cpu().double().numpy()
+    # one thread: on a busy 2-core machine OpenMP's spinning threads make t-SNE ten times slower
+    with threadpool_limits(1):
+        return TSNE(n_components=2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca",
+                    max_iter=max_iter, random_state=seed).fit_transform(x)
+
+
+def subsample(ds: BiasedDataset, n: int = 800, seed: int = 0) -> BiasedDataset:
+    """A random subset of ``n`` samples (for a quick t-SNE)."""
+    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return ds.subset(idx)
+
+
+def plot_tsne_grid(points: dict[tuple[str, str], tuple[np.ndarray, torch.Tensor]], bias_names: Sequence[str] | None = None,
+                   suptitle: str = ""):
+    """Fig. 4: a grid of t-SNE scatter plots, ``points[(row, column)] = (xy, bias labels)``,
+    coloured by bias label (tab10: one colour per bias value)."""
+    rows = list(dict.fromkeys(r for r, _ in points))
+    cols = list(dict.fromkeys(c for _, c in points))
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.3 * len(cols), 3.2 * len(rows)), squeeze=False)
+    for (row, col), (xy, b) in points.items():
+        ax = axes[rows.index(row)][cols.index(col)]
+        ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(b), cmap="tab10", vmin=-0.5, vmax=9.5, s=4, alpha=0.8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if rows.index(row) == 0:
+            ax.set_title(col, fontsize=9)
+        if cols.index(col) == 0:
+            ax.set_ylabel(row, fontsize=9)
+    names = list(bias_names) if bias_names else [str(i) for i in range(10)]
+    handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=names[i]) for i in range(len(names))]
+    fig.legend(handles=handles, loc="center right", fontsize=7, title="bias label", title_fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    return fig
+
+
+def probe_frame(probes: dict[tuple[str, float], float]):
+    """Live probe accuracies ``{(model name, ratio): accuracy}`` as a table: one row per model,
+    one column per ratio."""
+    import pandas as pd
+
+    models = list(dict.fromkeys(m for m, _ in probes))
+    ratios = sorted({r for _, r in probes})
+    frame = pd.DataFrame({f"{r:g} %": [probes.get((m, r)) for m in models] for r in ratios}, index=models)
+    frame.index.name = "biased model"
+    return frame.round(1)
+
+
+RECORDED_PROBES = {"lff": "LfF (GCE biased model)", "selecmix-simsc": "g trained with SC (SelecMix + SC)",
+                   "selecmix": "g trained with GSC (SelecMix)"}
+
+
+def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[float] = (0.5, 1.0, 2.0, 5.0),
+                         labels: dict[str, str] | None = None, profile: str | None = "paper"):
+    """Table 3 from recorded runs: the ``aux_bias_probe`` each LfF / SelecMix run stores at its
+    end (same probe as :func:`probe_bias`), mean ± std over seeds, or "not yet recorded"."""
+    import pandas as pd
+
+    from .figures import cell_text, select, summarize
+
+    results = list(results)
+    labels = RECORDED_PROBES if labels is None else labels
+    data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe"))
+                         for label in labels] for r in ratios}
+    frame = pd.DataFrame(data, index=list(labels.values()))
+    frame.index.name = "biased model"
+    return frame
+
+
+def paper_table3_frame():
+    """The paper's Table 3 (Corrupted CIFAR-10 and BFFHQ; the paper gives no Colored MNIST numbers)."""
+    import pandas as pd
+
+    from .results import PAPER_TABLE3
+
+    names = {"lff": "LfF", "DFA": "DFA", "selecmix": "Ours (GSC)"}
+    cols = {}
+    for dataset, rows in PAPER_TABLE3.items():
+        ratios = (0.5,) if dataset == "bffhq" else (0.5, 1.0, 2.0, 5.0)
+        for i, r in enumerate(ratios):
+            cols[(dataset, f"{r:g} %")] = {names[m]: f"{v[i][0]:.2f} ± {v[i][1]:.2f}" for m, v in rows.items()}
+    frame = pd.DataFrame(cols)
+    frame.index.name = "biased model"
+    return frame
+
+
+def ranking(probes: dict[tuple[str, float], float], ratio: float) -> str:
+    """The models of one ratio ordered by probe accuracy, e.g. ``'GSC 80.0 > LfF 76.6 > SC 71.4'``."""
+    row = sorted(((acc, m) for (m, r), acc in probes.items() if r == ratio), reverse=True)
+    return " > ".join(f"{m} ({acc:.1f})" for acc, m in row)

@@ -1,0 +1,293 @@
+"""The ablation figures from run results: Fig. 3 (label noise), Fig. 5 (pretrained, frozen ``g``
+vs ``g`` trained simultaneously), Table 4 in both model-selection protocols, and per-epoch
+auxiliary statistics of recorded runs (Fig. 2's similarity curves, Fig. 9's pair precision).
+
+Every function takes a plain list of result dicts (:func:`selecmix.results.load_results`, or
+the dicts returned by :func:`selecmix.train.train`) and finds the runs it needs by their *label*
+(:func:`selecmix.results.run_label`: method plus the fields that differ from the profile's
+defaults, e.g. ``selecmix-noise2`` or ``selecmix-pre25-simsc``), dataset, ratio and profile.
+Missing runs are reported as missing ("not yet recorded"), never filled in. Seeds are averaged:
+mean, sample standard deviation and the number of seeds ``n``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .config import make_config
+from .results import run_label
+
+# The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
+NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
+NOISE_METHODS = {"vanilla": "Vanilla", "lff": "LfF", "selecmix": "SelecMix (V+Ours)"}
+PRETRAIN_EPOCHS = (0, 1, 5, 25, 100, 200)
+SIMILARITY_NAMES = {"gsc": "GSC", "sc": "SC"}
+MISSING = "not yet recorded"
+
+
+# --------------------------------------------------------------------------- finding runs
+def label_of(method: str, dataset: str = "cmnist", ratio: float = 1.0, profile: str = "paper", **overrides) -> str:
+    """The run label of a method with some fields changed, exactly as result files carry it,
+    e.g. ``label_of("selecmix", label_noise=2)`` -> ``"selecmix-noise2"``."""
+    return run_label(make_config(dataset, ratio, method, profile, **overrides))
+
+
+def select(results: Iterable[dict[str, Any]], label: str, dataset: str = "cmnist", ratio: float | None = 1.0,
+           profile: str | None = "paper") -> list[dict[str, Any]]:
+    """The complete runs (all seeds) with that label, dataset, ratio (None: any) and profile (None: any)."""
+    return [r for r in results if r.get("label") == label and r.get("dataset") == dataset
+            and (ratio is None or math.isclose(float(r["ratio"]), ratio))
+            and (profile is None or r.get("profile") == profile) and not r.get("incomplete")]
+
+
+def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased") -> dict[str, Any]:
+    """Mean, sample std (0 for one seed) and n of ``key`` over runs; mean None when there is none."""
+    values = [float(r[key]) for r in runs if r.get(key) is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def cell_text(point: dict[str, Any]) -> str:
+    """``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed) or ``'not yet recorded'``."""
+    if not point["n"]:
+        return MISSING
+    if point["n"] == 1:
+        return f"{point['mean']:.2f} (n=1)"
+    return f"{point['mean']:.2f} ± {point['std']:.2f} (n={point['n']})"
+
+
+# --------------------------------------------------------------------------- Fig. 3: label noise
+def noise_series(results: Iterable[dict[str, Any]], dataset: str = "cmnist", ratio: float = 1.0,
+                 key: str = "best_test_unbiased", betas: Sequence[float] = NOISE_BETAS,
+                 methods: dict[str, str] | None = None, profile: str | None = "paper",
+                 include_clean: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Fig. 3: for each method (display name -> points), the unbiased accuracy at each label-noise
+    level beta (percent of training labels replaced at random; runs labelled ``<method>-noise<beta>``).
+    ``include_clean`` adds beta = 0 from the runs without noise (label ``<method>``)."""
+    results = list(results)
+    methods = NOISE_METHODS if methods is None else methods
+    grid = ((0.0,) if include_clean else ()) + tuple(betas)
+    series = {}
+    for method, display in methods.items():
+        points = []
+        for beta in grid:
+            label = label_of(method, dataset, ratio, profile or "paper", label_noise=beta)
+            points.append({"beta": beta, "label": label,
+                           **summarize(select(results, label, dataset, ratio, profile), key)})
+        series[display] = points
+    return series
+
+
+def series_frame(series: dict[str, list[dict[str, Any]]], x: str, x_name: str | None = None):
+    """A series dict (name -> points with an ``x`` field) as a DataFrame: one row per name, one
+    column per x value, cells 'mean ± std (n)' or 'not yet recorded'."""
+    import pandas as pd
+
+    data = {name: {f"{p[x]:g}": cell_text(p) for p in points} for name, points in series.items()}
+    frame = pd.DataFrame(data).T
+    frame.columns.name = x_name or x
+    return frame
+
+
+def _plot_points(ax, points: list[dict[str, Any]], x: str, **style) -> bool:
+    have = [p for p in points if p["n"]]
+    if not have:
+        return False
+    xs = [p[x] for p in have]
+    ax.errorbar(xs, [p["mean"] for p in have], yerr=[p["std"] for p in have], capsize=3, marker="o", **style)
+    return True
+
+
+def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = "", ylabel: str = "unbiased test accuracy (%)"):
+    """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta.
+    Methods without any run are listed on the plot as not yet recorded."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    drawn = 0
+    for i, (name, points) in enumerate(series.items()):
+        color = f"C{i}"
+        if _plot_points(ax, points, "beta", color=color, label=f"{name} (n={max(p['n'] for p in points)})"):
+            drawn += 1
+        else:
+            ax.plot([], [], ls="", label=f"{name}: {MISSING}")
+    betas = sorted({p["beta"] for points in series.values() for p in points})
+    ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xticks(betas, [f"{b:g}" for b in betas])
+    ax.set_xlabel("label noise beta (% of training labels replaced)")
+    ax.set_ylabel(ylabel)
+    if not drawn:
+        ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------- Fig. 5: pretrained g
+def pretrain_series(results: Iterable[dict[str, Any]], similarity: str = "gsc", dataset: str = "cmnist",
+                    ratio: float = 1.0, key: str = "best_test_unbiased", epochs: Sequence[int] = PRETRAIN_EPOCHS,
+                    profile: str | None = "paper") -> dict[str, Any]:
+    """Fig. 5 for one loss: ``points`` -- SelecMix with ``g`` pretrained alone for k epochs and then
+    frozen (labels ``selecmix-pre<k>`` / ``selecmix-pre<k>-simsc``), one point per k; and
+    ``simultaneous`` -- the usual SelecMix, ``g`` trained with ``f`` (``selecmix`` / ``selecmix-simsc``)."""
+    results = list(results)
+    prof = profile or "paper"
+    points = []
+    for k in epochs:
+        label = label_of("selecmix", dataset, ratio, prof, similarity=similarity, g_pretrain_epochs=k)
+        points.append({"epochs": k, "label": label, **summarize(select(results, label, dataset, ratio, profile), key)})
+    label = label_of("selecmix", dataset, ratio, prof, similarity=similarity)
+    simultaneous = {"label": label, **summarize(select(results, label, dataset, ratio, profile), key)}
+    return {"similarity": similarity, "points": points, "simultaneous": simultaneous}
+
+
+def pretrain_frame(series: Sequence[dict[str, Any]]):
+    """Fig. 5's numbers as a table: one row per loss, one column per pretraining length, and the
+    simultaneous run in the last column."""
+    rows = {}
+    for s in series:
+        name = SIMILARITY_NAMES.get(s["similarity"], s["similarity"])
+        rows[f"{name} (frozen after k epochs)"] = {f"{p['epochs']}": cell_text(p) for p in s["points"]}
+        rows[f"{name} (frozen after k epochs)"]["simultaneous"] = cell_text(s["simultaneous"])
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).T
+    frame.columns.name = "pretraining epochs k"
+    return frame
+
+
+def plot_pretrain(series: Sequence[dict[str, Any]], axes=None, title: str = "",
+                  ylabel: str = "unbiased test accuracy (%)"):
+    """Fig. 5 as the paper draws it, one panel per loss: solid line -- unbiased accuracy of
+    SelecMix with ``g`` pretrained k epochs and frozen, against k; dashed line (band: ± std) --
+    ``g`` trained simultaneously with ``f``."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.5), sharey=True, squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    for ax, s in zip(axes, series):
+        name = SIMILARITY_NAMES.get(s["similarity"], s["similarity"])
+        n_max = max(p["n"] for p in s["points"])
+        drawn = _plot_points(ax, s["points"], "epochs", color="tab:blue", label=f"{name} (freeze), n={n_max}")
+        if not drawn:
+            ax.plot([], [], ls="", label=f"{name} (freeze): {MISSING}")
+        sim = s["simultaneous"]
+        if sim["n"]:
+            ax.axhline(sim["mean"], color="tab:orange", ls="--", label=f"{name} (simultaneous), n={sim['n']}")
+            if sim["std"]:
+                ax.axhspan(sim["mean"] - sim["std"], sim["mean"] + sim["std"], color="tab:orange", alpha=0.15)
+        else:
+            ax.plot([], [], ls="", label=f"{name} (simultaneous): {MISSING}")
+        if not drawn and not sim["n"]:
+            ax.set_ylim(0, 100)
+        ax.legend(fontsize=8, loc="best")
+        ks = [p["epochs"] for p in s["points"]]
+        ax.set_xlim(min(ks) - 0.04 * (max(ks) - min(ks) + 1), max(ks) * 1.04 + 1)
+        ax.set_xlabel("pretraining epochs k")
+        ax.set_title(name, fontsize=10)
+    axes[0].set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- Table 4, both protocols
+def last_epoch_frame(rows: list[dict[str, Any]]):
+    """:func:`selecmix.plots.comparison_frame` of rows made with ``key="last_test_unbiased"``,
+    without the 'diff' column: the paper reports the best test accuracy over epochs only, so a
+    difference between our last-epoch number and the paper's best-test number would mislead."""
+    from .plots import comparison_frame
+
+    frame = comparison_frame(rows)
+    keep = [c for c in frame.columns if c[1] != "diff"]
+    frame = frame[keep]
+    frame.columns = frame.columns.set_levels(["last epoch (ours)" if v == "ours (n)" else "paper (best test)" if v == "paper"
+                                              else v for v in frame.columns.levels[1]], level=1)
+    return frame
+
+
+def plot_table_rows(rows: list[dict[str, Any]], ratio: float, ax=None, title: str = ""):
+    """One ratio of a comparison table as grouped bars: ours (mean ± std, where recorded) next to
+    the paper's (mean ± std)."""
+    rows = [r for r in rows if math.isclose(r["ratio"], ratio)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(5, 0.8 * len(rows)), 3.6))
+    x = np.arange(len(rows))
+    ours = [r["ours_mean"] if r["n"] else np.nan for r in rows]
+    ax.bar(x - 0.2, [r["paper_mean"] if r["paper_mean"] is not None else np.nan for r in rows], 0.4,
+           yerr=[r["paper_std"] or 0 for r in rows], color="lightgrey", edgecolor="grey", label="paper", capsize=2)
+    ax.bar(x + 0.2, ours, 0.4, yerr=[r["ours_std"] or 0 for r in rows], color="tab:blue", label="ours (recorded)", capsize=2)
+    for i, r in enumerate(rows):
+        if not r["n"]:
+            ax.text(i + 0.2, 2, MISSING, rotation=90, fontsize=7, ha="center", va="bottom", color="grey")
+    ax.set_xticks(x, [r["method"] for r in rows], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("unbiased test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------- per-epoch aux statistics
+def aux_series(results: Iterable[dict[str, Any]], label: str, keys: Sequence[str], dataset: str = "cmnist",
+               ratio: float = 1.0, profile: str | None = "paper") -> dict[str, Any]:
+    """Per-epoch ``aux`` statistics of the runs with that label (e.g. ``sim_positive`` or
+    ``negative_precision``), averaged over seeds epoch by epoch: ``{"epoch": [...], key: [...],
+    "n": seeds}`` (epochs counted from 1; an epoch without the key gives NaN)."""
+    runs = select(results, label, dataset, ratio, profile)
+    out: dict[str, Any] = {"epoch": [], "n": len(runs)}
+    if not runs:
+        return out
+    length = min(len(r["history"]) for r in runs)
+    out["epoch"] = [runs[0]["history"][e]["epoch"] + 1 for e in range(length)]
+    for key in keys:
+        values = np.array([[(r["history"][e].get("aux") or {}).get(key, np.nan) for e in range(length)] for r in runs],
+                          dtype=float)
+        counts = np.isfinite(values).sum(axis=0)
+        sums = np.where(np.isfinite(values), values, 0.0).sum(axis=0)
+        out[key] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
+    return out
+
+
+def plot_aux(results: Iterable[dict[str, Any]], labels: dict[str, str], keys: Sequence[str], dataset: str = "cmnist",
+             ratio: float = 1.0, profile: str | None = "paper", axes=None, ylabel: str = "", title: str = ""):
+    """One panel per label (label -> panel title), one line per aux statistic, over epochs;
+    a panel says "not yet recorded" where no run has that label."""
+    results = list(results)
+    if axes is None:
+        fig, axes = plt.subplots(1, len(labels), figsize=(5 * len(labels), 3.4), sharey=True, squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    for ax, (label, name) in zip(axes, labels.items()):
+        s = aux_series(results, label, keys, dataset, ratio, profile)
+        if not s["n"]:
+            ax.text(0.5, 0.5, f"{label}: {MISSING}", transform=ax.transAxes, ha="center", color="grey")
+        for key in keys if s["n"] else ():
+            ax.plot(s["epoch"], s[key], label=key.replace("_", " "), lw=1.5)
+        ax.set_title(f"{name} (n={s['n']})" if s["n"] else name, fontsize=10)
+        ax.set_xlabel("epoch")
+        if s["n"]:
+            ax.legend(fontsize=7)
+    axes[0].set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def live_frame(runs: dict[str, dict[str, Any]]):
+    """Live fast runs (display name -> result) as a DataFrame of best-test and last-epoch
+    unbiased and bias-conflicting test accuracy (percent)."""
+    import pandas as pd
+
+    cols = {"best-test unbiased": "best_test_unbiased", "last-epoch unbiased": "last_test_unbiased",
+            "best-test conflicting": "best_test_conflicting", "last-epoch conflicting": "last_test_conflicting"}
+    frame = pd.DataFrame({name: {c: r.get(k) for c, k in cols.items()} for name, r in runs.items()}).T
+    return frame.astype(float).round(1)

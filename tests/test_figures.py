@@ -1,0 +1,109 @@
+"""selecmix.figures: Fig. 3 / Fig. 5 series, Table 4 in both protocols, aux curves -- from fake
+result dicts and from one tiny real training run."""
+from __future__ import annotations
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from selecmix import figures as FG  # noqa: E402
+from selecmix.config import make_config  # noqa: E402
+from selecmix.results import comparison_rows  # noqa: E402
+from selecmix.sweeps import plan  # noqa: E402
+
+
+def fake(method, value, seed=0, ratio=1.0, profile="paper", last=None, **overrides):
+    cfg = make_config("cmnist", ratio, method, profile, **overrides)
+    from selecmix.results import run_label
+
+    history = [{"epoch": e, "aux": {"negative_precision": 10.0 * (e + 1) + seed}} for e in range(3)]
+    return {"label": run_label(cfg), "dataset": "cmnist", "ratio": ratio, "profile": profile, "seed": seed,
+            "method": method, "best_test_unbiased": value, "last_test_unbiased": value - 1 if last is None else last,
+            "history": history}
+
+
+def test_labels_match_result_files():
+    assert FG.label_of("selecmix", label_noise=2) == "selecmix-noise2"
+    assert FG.label_of("vanilla", label_noise=0.5) == "vanilla-noise0.5"
+    assert FG.label_of("selecmix", label_noise=0) == "selecmix"
+    assert FG.label_of("selecmix", g_pretrain_epochs=25) == "selecmix-pre25"
+    assert FG.label_of("selecmix", similarity="sc", g_pretrain_epochs=100) == "selecmix-pre100-simsc"
+
+
+def test_grids_match_the_sweep_plans():
+    noise = {dict(r.overrides)["label_noise"] for r in plan("noise", ratios=(1.0,), seeds=(0,))}
+    assert noise == set(FG.NOISE_BETAS)
+    pre = {dict(r.overrides)["g_pretrain_epochs"] for r in plan("pretrain", ratios=(1.0,), seeds=(0,))}
+    assert pre == set(FG.PRETRAIN_EPOCHS)
+
+
+def test_noise_series_and_frame():
+    results = [fake("vanilla", 50.0), fake("vanilla", 40.0, label_noise=2), fake("vanilla", 44.0, seed=1, label_noise=2),
+               fake("selecmix", 80.0, label_noise=2), fake("selecmix", 99.0, label_noise=2, profile="fast"),
+               fake("selecmix", 70.0, ratio=5.0, label_noise=2)]
+    s = FG.noise_series(results)
+    vanilla = {p["beta"]: p for p in s["Vanilla"]}
+    assert vanilla[0.0]["mean"] == 50.0 and vanilla[2.0]["mean"] == 42.0 and vanilla[2.0]["n"] == 2
+    assert vanilla[2.0]["std"] == pytest.approx(2.8284, abs=1e-3)
+    sm = {p["beta"]: p for p in s["SelecMix (V+Ours)"]}
+    assert sm[2.0]["mean"] == 80.0 and sm[2.0]["n"] == 1          # the fast and 5 % runs are not mixed in
+    assert all(p["n"] == 0 for p in s["LfF"])
+    frame = FG.series_frame(s, "beta")
+    assert frame.loc["LfF", "2"] == FG.MISSING and frame.loc["Vanilla", "2"] == "42.00 ± 2.83 (n=2)"
+    ax = FG.plot_noise(s)
+    assert "LfF: " + FG.MISSING in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert FG.noise_series(results, profile="fast")["SelecMix (V+Ours)"][3]["mean"] == 99.0
+
+
+def test_pretrain_series_frame_and_plot():
+    results = [fake("selecmix", 60.0, g_pretrain_epochs=0), fake("selecmix", 80.0, g_pretrain_epochs=25),
+               fake("selecmix", 82.0), fake("selecmix", 70.0, similarity="sc", g_pretrain_epochs=25)]
+    gsc, sc = FG.pretrain_series(results, "gsc"), FG.pretrain_series(results, "sc")
+    assert [p["mean"] for p in gsc["points"]][:4] == [60.0, None, None, 80.0]
+    assert gsc["simultaneous"]["mean"] == 82.0 and sc["simultaneous"]["n"] == 0
+    assert sc["points"][3]["label"] == "selecmix-pre25-simsc" and sc["points"][3]["mean"] == 70.0
+    frame = FG.pretrain_frame([gsc, sc])
+    assert frame.loc["SC (frozen after k epochs)", "simultaneous"] == FG.MISSING
+    fig = FG.plot_pretrain([gsc, sc])
+    assert len(fig.axes) == 2
+    empty = FG.plot_pretrain([FG.pretrain_series([], "gsc")])
+    assert "GSC (simultaneous): " + FG.MISSING in [t.get_text() for t in empty.axes[0].get_legend().get_texts()]
+
+
+def test_table4_both_protocols():
+    results = [fake("selecmix", 84.0, pairs="A", last=70.0), fake("mixup", 47.0)]
+    best = comparison_rows(results, "cmnist", "4", "best_test_unbiased")
+    last = comparison_rows(results, "cmnist", "4", "last_test_unbiased")
+    frame = FG.last_epoch_frame(last)
+    assert ("1 %", "last epoch (ours)") in frame.columns and ("1 %", "paper (best test)") in frame.columns
+    assert not any(c[1] == "diff" for c in frame.columns)
+    assert frame.loc["+ Ours (A)", ("1 %", "last epoch (ours)")].startswith("70.00")
+    assert frame.loc["+ Ours (B)", ("1 %", "last epoch (ours)")] == FG.MISSING
+    ax = FG.plot_table_rows(best, 1.0)
+    assert len(ax.get_xticklabels()) == len([r for r in best if r["ratio"] == 1.0])
+
+
+def test_aux_series_averages_seeds():
+    results = [fake("selecmix", 80.0, seed=0), fake("selecmix", 80.0, seed=2)]
+    s = FG.aux_series(results, "selecmix", ["negative_precision"])
+    assert s["n"] == 2 and s["epoch"] == [1, 2, 3] and s["negative_precision"] == [11.0, 21.0, 31.0]
+    fig = FG.plot_aux(results, {"selecmix": "GSC", "selecmix-simsc": "SC"}, ["negative_precision"])
+    assert FG.MISSING in " ".join(t.get_text() for t in fig.axes[1].texts)
+
+
+def test_one_real_tiny_run_flows_through():
+    from selecmix.data import load_splits
+    from selecmix.embedding import train_quietly
+
+    splits = load_splits("cmnist", 5.0, source="embedded", train_size=600, label_noise=2.0)
+    cfg = make_config("cmnist", 5.0, "selecmix", "fast", label_noise=2.0, epochs=2, train_size=600,
+                      large_batch=256, batch_size=64)
+    r = train_quietly(cfg, splits)
+    assert r["label"] == "selecmix-noise2"
+    s = FG.noise_series([r], ratio=5.0, profile="fast", methods={"selecmix": "SelecMix"}, betas=(2.0,))
+    assert s["SelecMix"][1]["mean"] == r["best_test_unbiased"] and s["SelecMix"][0]["n"] == 0
+    aux = FG.aux_series([r], "selecmix-noise2", ["sim_positive", "negative_precision"], ratio=5.0, profile="fast")
+    assert aux["n"] == 1 and len(aux["sim_positive"]) == 2
+    frame = FG.live_frame({"SelecMix": r})
+    assert frame.loc["SelecMix", "best-test unbiased"] == round(r["best_test_unbiased"], 1)
