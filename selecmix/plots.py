@@ -105,8 +105,8 @@ def comparison_frame(rows: list[dict[str, Any]]):
     for r in rows:
         col = f"{r['ratio']:g} %"
         cell = data.setdefault(r["method"], {})
-        cell[(col, "ours (n)")] = (f"{r['ours_mean']:.2f} ± {r['ours_std']:.2f} ({r['n']})" if r["n"]
-                                   else "not yet recorded")
+        spread = f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""
+        cell[(col, "ours (n)")] = f"{r['ours_mean']:.2f}{spread} ({r['n']})" if r["n"] else "not yet recorded"
         cell[(col, "paper")] = f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}" if r["paper_mean"] is not None else "–"
         cell[(col, "diff")] = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
     frame = pd.DataFrame(data).T

@@ -321,7 +321,11 @@ class Cell:
         return stdev(self.values) if self.n > 1 else 0.0
 
     def __str__(self) -> str:
-        return f"{self.mean:.2f} ± {self.std:.2f} (n={self.n})"
+        return f"{self.mean:.2f} ± {self.std:.2f} (n={self.n})" if self.n > 1 else f"{self.mean:.2f} (n=1)"
+
+    def short(self) -> str:
+        """``mean ± std`` (just ``mean`` for a single run: one seed has no spread)."""
+        return f"{self.mean:.2f} ± {self.std:.2f}" if self.n > 1 else f"{self.mean:.2f}"
 
 
 def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased",
@@ -336,7 +340,9 @@ def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased"
 
 def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1",
                     key: str = "best_test_unbiased", profile: str | None = "paper") -> list[dict[str, Any]]:
-    """Rows of a paper table: for each method and ratio, ours (mean, std, n), the paper's and the difference."""
+    """Rows of a paper table: for each method and ratio, ours (mean, std, n), the paper's and the
+    difference. The paper reports the best-test protocol only, so ``diff`` is given for the
+    ``best_test_*`` keys and left empty for the last-epoch / valid-selected protocols."""
     ours = aggregate([r for r in results if r["dataset"] == dataset], key, profile)
     paper = paper_numbers(dataset)
     rows = []
@@ -349,7 +355,7 @@ def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1
                          "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
                          "n": cell.n if cell else 0, "paper_mean": ref[0] if ref else None,
                          "paper_std": ref[1] if ref else None,
-                         "diff": cell.mean - ref[0] if cell and ref else None})
+                         "diff": cell.mean - ref[0] if cell and ref and key.startswith("best_test") else None})
     return rows
 
 
@@ -369,7 +375,8 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
             if r is None:
                 line += f"{'':^{width}}"
                 continue
-            ours = f"{r['ours_mean']:.2f}±{r['ours_std']:.2f} ({r['n']})" if r["n"] else "not run"
+            spread = f"±{r['ours_std']:.2f}" if r["n"] > 1 else ""
+            ours = f"{r['ours_mean']:.2f}{spread} ({r['n']})" if r["n"] else "not run"
             paper = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "-"
             diff = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
             line += f"{f'{ours} | {paper} | {diff}':^{width}}"
@@ -394,8 +401,8 @@ def status_markdown(results: list[dict[str, Any]]) -> str:
             for label, display in STATUS_METHODS:
                 ref = paper.get(label, {}).get(ratio)
                 b, l = best.get((label, ratio)), last.get((label, ratio))
-                cell_b = f"{b.mean:.2f} ± {b.std:.2f}" if b else "not yet recorded"
-                cell_l = f"{l.mean:.2f} ± {l.std:.2f}" if l else ""
+                cell_b = b.short() if b else "not yet recorded"
+                cell_l = l.short() if l else ""
                 lines.append(f"| {dataset} | {ratio:g} % | {display} | {ref[0]:.2f} ± {ref[1]:.2f} | {cell_b} | "
                              f"{cell_l} | {b.n if b else 0} |")
     return "\n".join(lines) + "\n"
