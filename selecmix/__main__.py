@@ -109,6 +109,25 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reprobe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .results import read_result
+    from .train import PROBE_VERSION, reprobe
+
+    for path in sorted(Path(args.results).rglob("*.json")):
+        if "checkpoints" in path.parts or "aux_bias_probe" not in (r := read_result(path)):
+            continue
+        if r.get("aux_bias_probe_version", 1) >= PROBE_VERSION and not args.force:
+            continue
+        ckpt = Path(args.results) / "checkpoints" / f"{r['name']}.pt"
+        if not ckpt.exists():
+            print(f"skipped {path.name}: no checkpoint {ckpt}")
+            continue
+        print(f"{path.name}: {r['aux_bias_probe']} -> {reprobe(path, ckpt)}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .results import write_status
 
@@ -173,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("reprobe", help="recompute Table 3's bias probe of recorded runs from their checkpoints")
+    p.add_argument("--results", default="book/results", help="results folder (default: book/results)")
+    p.add_argument("--force", action="store_true", help="also recompute probes of the current version")
+    p.set_defaults(func=cmd_reprobe)
 
     p = sub.add_parser("status", help="regenerate the reproduction-status table (results/STATUS.md)")
     p.add_argument("--results", default="book/results", help="results folder (default: book/results)")

@@ -110,6 +110,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         result["incomplete"] = True
     elif cfg.profile == "paper" and (probe := bias_probe_of(method, ctx)) is not None:
         result["aux_bias_probe"] = probe          # Table 3 (full-scale runs only: it costs seconds)
+        result["aux_bias_probe_version"] = PROBE_VERSION
     if path is not None and not result.get("incomplete"):
         write_result(path, result)
     if keep:
@@ -138,6 +139,34 @@ def train_epoch(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b
                 f"(pool {p}); training stopped. Lower the learning rate (--lr {cfg.lr} / --g-lr {cfg.g_lr}) "
                 "or check the inputs for NaNs")
     return {key: float(value) / steps for key, value in totals.items()}
+
+
+PROBE_VERSION = 2   # 2: logistic regression on standardised features (1: unstandardised)
+
+
+def reprobe(result_file: str | os.PathLike, checkpoint: str | os.PathLike, splits: BiasedSplits | None = None) -> float | None:
+    """Recompute Table 3's probe of a recorded run from its final checkpoint with the current probe,
+    and store it in the result file (``aux_bias_probe``, ``aux_bias_probe_version``)."""
+    from .config import from_dict
+    from .results import write_result
+
+    result = read_result(result_file)
+    cfg = from_dict(result["config"])
+    device = resolve_device(cfg.device)
+    splits = splits if splits is not None else load_data(cfg)
+    ctx = Context(cfg, splits, InputPipeline(cfg.dataset, cfg.input_scale), device,
+                  torch.Generator().manual_seed(cfg.seed), splits.train.images.to(device))
+    torch.manual_seed(cfg.seed)
+    method = build_method(ctx)
+    state = torch.load(checkpoint, weights_only=True, map_location=device)
+    if state["epoch_done"] < method.total_epochs():
+        raise ValueError(f"checkpoint {checkpoint} is not a finished run")
+    method.load_state_dict(state["method"])
+    probe = bias_probe_of(method, ctx)
+    if probe is not None:
+        result.update(aux_bias_probe=probe, aux_bias_probe_version=PROBE_VERSION)
+        write_result(result_file, result)
+    return probe
 
 
 @torch.no_grad()
