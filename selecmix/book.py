@@ -36,6 +36,10 @@ def setup(notebook: str, seed: int = 0) -> torch.device:
     import matplotlib.pyplot as plt
 
     torch.manual_seed(seed)
+    if default_profile() == "fast" and not torch.cuda.is_available():
+        # The fast runs are small MLPs: one thread is as fast, and several threads on a busy CPU
+        # can be 10-100x slower (thread oversubscription).
+        torch.set_num_threads(1)
     plt.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
                          "figure.figsize": (7, 3.5)})
     dev = device()

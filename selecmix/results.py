@@ -328,11 +328,23 @@ class Cell:
         return f"{self.mean:.2f} ± {self.std:.2f}" if self.n > 1 else f"{self.mean:.2f}"
 
 
+def is_full_scale(result: dict[str, Any]) -> bool:
+    """A finished paper-profile run whose schedule and data size are the paper profile's (a
+    paper-profile run with, say, fewer epochs is not full scale and stays out of the paper tables)."""
+    if result.get("profile") != "paper" or result.get("incomplete"):
+        return False
+    ref = to_dict(make_config(result["dataset"], result["ratio"], result["method"], "paper"))
+    return all(result["config"].get(k) == ref[k] for k in _SCHEDULE if k in ref)
+
+
 def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased",
               profile: str | None = "paper") -> dict[tuple[str, float], Cell]:
-    """Group results by (label, ratio) and collect ``key`` over seeds (one profile only)."""
+    """Group results by (label, ratio) and collect ``key`` over seeds, for one profile (for
+    ``paper``: full-scale runs only, see :func:`is_full_scale`)."""
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
     for r in results:
+        if profile == "paper" and not is_full_scale(r):
+            continue
         if (profile is None or r["profile"] == profile) and r.get(key) is not None:
             groups[(r["label"], float(r["ratio"]))].append(float(r[key]))
     return {k: Cell(v) for k, v in groups.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from selecmix.config import make_config
+from selecmix.config import make_config, to_dict
 from selecmix.results import (aggregate, comparison_rows, format_table, paper_numbers, run_label, run_name,
                               status_markdown)
 
@@ -11,7 +11,8 @@ from selecmix.results import (aggregate, comparison_rows, format_table, paper_nu
 def _fake(label_method, ratio, seed, best, last, **overrides):
     cfg = make_config("cmnist", ratio, label_method, "paper", seed=seed, **overrides)
     return {"schema": 1, "dataset": "cmnist", "ratio": ratio, "seed": seed, "profile": "paper",
-            "label": run_label(cfg), "best_test_unbiased": best, "last_test_unbiased": last}
+            "method": label_method, "config": to_dict(cfg), "label": run_label(cfg),
+            "best_test_unbiased": best, "last_test_unbiased": last}
 
 
 def test_labels_and_names():
@@ -46,6 +47,12 @@ def test_paper_numbers_cover_the_tables():
     assert cm["selecmix"][1.0] == (83.55, 0.42) and cm["lff_selecmix-pairsB"][0.5] == (70.26, 1.70)
     assert cm["selecmix-simgt"][5.0] == (90.23, 0.58) and cm["jtt"][2.0] == (74.04, 1.33)
     assert paper_numbers("bffhq")["selecmix"] == {0.5: (71.60, 1.91)}
+
+
+def test_reduced_runs_stay_out_of_paper_tables():
+    short = _fake("selecmix", 1.0, 0, 99.0, 99.0, epochs=20)
+    assert aggregate([short]) == {}
+    assert aggregate([short], profile=None)[("selecmix", 1.0)].mean == 99.0
 
 
 def test_status_markdown():

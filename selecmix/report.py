@@ -1,0 +1,380 @@
+"""Summaries of training runs for the training chapter: live runs side by side, the three
+model-selection protocols, recorded full-scale results beside the paper (Tables 1, 6, 7), mean
+accuracy curves over seeds, the input-scaling pairs and the reduced-scale Corrupted CIFAR-10 runs.
+
+Every function takes result dicts as :func:`selecmix.train.train` returns them or as
+:func:`selecmix.results.load_results` reads them; nothing here trains or reads files on its own
+except :func:`train_runs` (which calls ``train``) and :func:`load_folder` (which reads a folder).
+
+The three protocols (see :mod:`selecmix.results`):
+
+* **best-test** -- the best test accuracy over epochs: the paper's "oracle" selection (App. A.2);
+* **last-epoch** -- the accuracy after the last epoch: what a user without an unbiased set gets;
+* **valid-selected** -- the test accuracy at the epoch of best accuracy on the (biased)
+  validation split: honest, but the validation split has the training bias.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Any, Iterable
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .config import make_config
+from .results import PAPER_JTT, PAPER_TABLE6, aggregate, comparison_rows, is_full_scale, load_results
+
+# How the book names the methods (the paper's column names).
+DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "lisa": "LISA",
+           "selecmix": "V+Ours", "lff_selecmix": "L+Ours", "lff_mixup": "LfF + mixup"}
+# One colour per method, shared by every figure of the chapter.
+COLORS = {"Vanilla": "tab:gray", "Mixup": "tab:olive", "LfF": "tab:blue", "JTT": "tab:brown",
+          "V+Ours": "tab:red", "L+Ours": "tab:purple", "LfF + mixup": "tab:cyan", "LISA": "tab:green"}
+PROTOCOLS = {"best-test": "best_test_unbiased", "last-epoch": "last_test_unbiased",
+             "valid-selected": "valid_selected_test_unbiased"}
+# The fields that make a run full scale: a recorded run counts as the paper's scale only if these
+# equal the paper profile's values (reduced-scale runs share labels with full-scale ones).
+
+
+def display_name(label: str) -> str:
+    """``lff_selecmix-pairsA`` -> ``L+Ours (pairsA)``; unknown methods are returned as they are."""
+    method, _, rest = label.partition("-")
+    name = DISPLAY.get(method, method)
+    return f"{name} ({rest})" if rest else name
+
+
+def _main_history(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [h for h in result["history"] if h.get("stage", "main") == "main"]
+
+
+# --------------------------------------------------------------------------- the loss of f
+def lambda_table(methods: Iterable[str] = ("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix"),
+                 dataset: str = "cmnist"):
+    """The weights of ``L = lambda_base L_base(B) + lambda_ours L_CE(B~)`` (App. A.2) per method,
+    read from :func:`selecmix.config.make_config`, with what ``L_base`` and ``B~`` are."""
+    import pandas as pd
+
+    base = {"vanilla": "CE", "mixup": "CE", "selecmix": "CE", "jtt": "CE (upsampled error set)",
+            "lff": "LfF-weighted CE", "lff_selecmix": "LfF-weighted CE", "lff_mixup": "LfF-weighted CE",
+            "lisa": "CE"}
+    mixed = {"mixup": "mixup (random pairs)", "lff_mixup": "mixup (random pairs)",
+             "selecmix": "SelecMix (contradicting pairs)", "lff_selecmix": "SelecMix (contradicting pairs)",
+             "lisa": "LISA (bias labels)"}
+    rows = {}
+    for m in methods:
+        cfg = make_config(dataset, 1.0, m, "paper")
+        rows[DISPLAY[m]] = {"lambda_base": cfg.lambda_base, "lambda_ours": cfg.lambda_ours,
+                            "L_base": base[m], "mixed batch B~": mixed.get(m, "-"),
+                            "extra models": {"lff": "biased b (GCE)", "lff_selecmix": "biased b (GCE), g (GSC)",
+                                             "selecmix": "g (GSC)", "lff_mixup": "biased b (GCE)",
+                                             "jtt": "stage-1 ERM model"}.get(m, "-")}
+    return pd.DataFrame(rows).T
+
+
+# --------------------------------------------------------------------------- live runs
+def train_runs(methods: Iterable[str], splits, out=None, dataset: str = "cmnist", ratio: float = 1.0,
+               resume: bool = True, **overrides) -> dict[str, dict[str, Any]]:
+    """Train (or read back, when ``out`` holds the result) one run per method; returns
+    ``{display name: result}``. With ``out`` and ``resume=True`` an interrupted run continues
+    from its last epoch's checkpoint (``out/checkpoints``) and a finished one is not retrained."""
+    from .train import train
+
+    runs = {}
+    for m in methods:
+        cfg = make_config(dataset, ratio, m, **overrides)
+        runs[DISPLAY.get(m, m)] = train(cfg, out=out, resume=resume, splits=splits, progress=False)
+    return runs
+
+
+def protocol_table(runs: dict[str, dict[str, Any]]):
+    """One row per run: unbiased test accuracy under the three protocols (and the epoch each one
+    picks), plus the bias-aligned and bias-conflicting accuracies of the last epoch."""
+    import pandas as pd
+
+    rows = {}
+    for name, r in runs.items():
+        hist = _main_history(r)
+        first = hist[0]["epoch"] if hist else 0          # JTT: epochs counted from its second stage
+        rows[name] = {"best-test": r.get("best_test_unbiased"), "(epoch)": r.get("best_epoch", -1) + 1 - first,
+                      "last-epoch": r.get("last_test_unbiased"),
+                      "valid-selected": r.get("valid_selected_test_unbiased"),
+                      "(epoch) ": r.get("valid_selected_epoch", -1) + 1 - first,
+                      "last: aligned": hist[-1]["test"]["aligned"] if hist else None,
+                      "last: conflicting": hist[-1]["test"]["conflicting"] if hist else None}
+    frame = pd.DataFrame(rows).T
+    return frame.astype(float).round(1).astype({"(epoch)": int, "(epoch) ": int})
+
+
+def plot_runs(runs: dict[str, dict[str, Any]], title: str = "", split: str = "test"):
+    """Two panels: unbiased accuracy per run; bias-aligned (dashed) and bias-conflicting (solid)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for i, (name, r) in enumerate(runs.items()):
+        hist = _main_history(r)
+        ep = [h["epoch"] + 1 - (hist[0]["epoch"] if hist else 0) for h in hist]
+        color = COLORS.get(name.split(" (")[0], f"C{i}")
+        axes[0].plot(ep, [h[split]["unbiased"] for h in hist], color=color, label=name)
+        axes[1].plot(ep, [h[split]["conflicting"] for h in hist], color=color, label=f"{name}: conflicting")
+        axes[1].plot(ep, [h[split]["aligned"] for h in hist], color=color, ls="--", lw=1)
+    axes[0].set_title(f"{split} accuracy, unbiased", fontsize=10)
+    axes[1].set_title(f"{split} accuracy: bias-aligned (dashed), bias-conflicting (solid)", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.set_ylim(0, 101)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- recorded results
+def load_folder(folder) -> list[dict[str, Any]]:
+    """Every result file under ``folder`` (``[]`` if it does not exist yet)."""
+    try:
+        return load_results(folder)
+    except FileNotFoundError:
+        return []
+
+
+def full_scale(results: Iterable[dict[str, Any]], dataset: str | None = None) -> list[dict[str, Any]]:
+    """The full-scale runs among ``results`` (optionally of one dataset)."""
+    return [r for r in results if is_full_scale(r) and (dataset is None or r["dataset"] == dataset)]
+
+
+def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
+    """How many seeds are recorded per method and ratio (a DataFrame; empty when none)."""
+    import pandas as pd
+
+    counts: dict[str, dict[str, int]] = {}
+    for r in results:
+        if r["dataset"] == dataset:
+            row = counts.setdefault(display_name(r["label"]), {})
+            col = f"{r['ratio']:g} %"
+            row[col] = row.get(col, 0) + 1
+    frame = pd.DataFrame(counts).T.fillna(0).astype(int)
+    return frame.reindex(sorted(frame.columns, key=lambda c: float(c.split()[0])), axis=1)
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "not yet recorded"
+    s = stdev(values) if len(values) > 1 else 0.0
+    return f"{mean(values):.2f} ± {s:.2f} ({len(values)})"
+
+
+def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,
+                     labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
+    """Unbiased test accuracy of recorded runs under the three protocols, beside the paper's
+    (best-test) number: one row per (ratio, method), cells 'mean ± std (n)'. ``ratios`` defaults
+    to the ratios with at least one recorded run (all four of the paper when there is none)."""
+    import pandas as pd
+
+    from .results import paper_numbers
+
+    mine = [r for r in results if r["dataset"] == dataset]
+    if ratios is None:
+        ratios = sorted({float(r["ratio"]) for r in mine}) or (0.5, 1.0, 2.0, 5.0)
+    paper = paper_numbers(dataset)
+    cells = {p: aggregate(mine, key, "paper") for p, key in PROTOCOLS.items()}
+    rows = []
+    for ratio in ratios:
+        for label in labels:
+            ref = paper.get(label, {}).get(float(ratio))
+            row = {"ratio (%)": f"{ratio:g}", "method": display_name(label),
+                   "paper (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
+            for p in PROTOCOLS:
+                cell = cells[p].get((label, float(ratio)))
+                row[p] = _fmt(cell.values if cell else [])
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
+
+
+def table6_rows(results: list[dict[str, Any]], dataset: str = "cmnist") -> list[dict[str, Any]]:
+    """Table 6 (bias-conflicting test accuracy, best-test protocol) in the row format of
+    :func:`selecmix.results.comparison_rows`, so :func:`selecmix.plots.comparison_frame` shows it."""
+    ours = aggregate([r for r in results if r["dataset"] == dataset], "best_test_conflicting", "paper")
+    order = [("vanilla", "Vanilla"), ("mixup", "Mixup"), ("EnD", "EnD (paper only)"), ("lff", "LfF"),
+             ("DFA", "DFA (paper only)"), ("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours")]
+    rows = []
+    for label, name in order:
+        for ratio, paper in sorted(PAPER_TABLE6.get(dataset, {}).items()):
+            ref, cell = paper.get(label), ours.get((label, ratio))
+            rows.append({"label": label, "method": name, "ratio": ratio,
+                         "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
+                         "n": cell.n if cell else 0, "paper_mean": ref[0] if ref else None,
+                         "paper_std": ref[1] if ref else None,
+                         "diff": cell.mean - ref[0] if cell and ref else None})
+    return rows
+
+
+def table7_rows(results: list[dict[str, Any]], dataset: str = "cmnist",
+                key: str = "best_test_unbiased") -> list[dict[str, Any]]:
+    """Table 7 (Vanilla, JTT, V+Ours) at the ratios where the paper reports JTT."""
+    ratios = set(PAPER_JTT.get(dataset, {}))
+    return [r for r in comparison_rows(results, dataset, "7", key) if r["ratio"] in ratios]
+
+
+# --------------------------------------------------------------------------- curves over seeds
+def mean_curve(results: list[dict[str, Any]], label: str, ratio: float, split: str = "test",
+               metric: str = "unbiased") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Epochs (1-based), mean and std over seeds of one accuracy curve; ``n`` seeds (0: empty arrays).
+    Seeds are cut to the shortest history so every epoch averages the same runs."""
+    runs = [_main_history(r) for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
+    runs = [h for h in runs if h]
+    if not runs:
+        return np.array([]), np.array([]), np.array([]), 0
+    length = min(len(h) for h in runs)
+    values = np.array([[h[e][split][metric] for e in range(length)] for h in runs], dtype=float)
+    return np.arange(1, length + 1), values.mean(0), values.std(0), len(runs)
+
+
+def plot_mean_curves(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist",
+                     labels=("vanilla", "lff", "selecmix", "lff_selecmix"), metric: str = "unbiased", ax=None):
+    """Mean ± std over seeds of the test accuracy of recorded runs; the legend gives each method's
+    best-test (mean of the per-seed maxima) and last-epoch numbers. Returns the axes, or None when
+    no run of ``ratio`` is recorded."""
+    chosen = [r for r in results if r["dataset"] == dataset]
+    if not any(float(r["ratio"]) == float(ratio) and r["label"] in labels for r in chosen):
+        return None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    for label in labels:
+        ep, m, s, n = mean_curve(chosen, label, ratio, "test", metric)
+        if not n:
+            continue
+        seeds = [r for r in chosen if r["label"] == label and float(r["ratio"]) == float(ratio)]
+        best = mean(r[f"best_test_{metric}"] for r in seeds)
+        last = mean(r[f"last_test_{metric}"] for r in seeds)
+        name = display_name(label)
+        ax.plot(ep, m, color=COLORS.get(name), lw=1.2,
+                label=f"{name} (n={n}): best-test {best:.1f}, last {last:.1f}")
+        ax.fill_between(ep, m - s, m + s, color=COLORS.get(name), alpha=0.2, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"test accuracy, {metric} (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{dataset}, alpha = {ratio:g} %: recorded full-scale runs, mean ± std over seeds", fontsize=10)
+    return ax
+
+
+def curves_static(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=(0.5, 1.0, 2.0, 5.0),
+                  metric: str = "unbiased"):
+    """The static twin of :func:`curves_explorer`: one panel per ratio, two per row ("not yet
+    recorded" where no run exists)."""
+    rows = (len(ratios) + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 3.8 * rows), squeeze=False)
+    for ax, ratio in zip(axes.flat, ratios):
+        if plot_mean_curves(results, ratio, dataset, metric=metric, ax=ax) is None:
+            ax.text(0.5, 0.5, "not yet recorded", ha="center", va="center", transform=ax.transAxes, color="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_ylim(0, 100)
+        ax.set_title(f"alpha = {ratio:g} %", fontsize=10)
+    for ax in axes.flat[len(ratios):]:
+        ax.axis("off")
+    fig.suptitle(f"{dataset}: test accuracy ({metric}) of recorded full-scale runs, mean ± std over seeds",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def cost_table(results: list[dict[str, Any]]):
+    """Wall-clock time of recorded runs per method: mean minutes, seeds, and the device line."""
+    import pandas as pd
+
+    rows: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row = rows.setdefault(display_name(r["label"]), {"runs": 0, "minutes": [], "device": set()})
+        row["runs"] += 1
+        row["minutes"].append(r.get("wall_seconds", math.nan) / 60)
+        row["device"].add(r.get("device", "?"))
+    if not rows:
+        return None
+    return pd.DataFrame({k: {"runs": v["runs"], "mean minutes per run": round(mean(v["minutes"]), 1),
+                             "device": "; ".join(sorted(v["device"]))} for k, v in rows.items()}).T
+
+
+def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
+    """Dropdowns over ratio and metric redrawing :func:`plot_mean_curves` (Jupyter / Colab)."""
+    import ipywidgets as w
+
+    ratios = sorted({float(r["ratio"]) for r in results if r["dataset"] == dataset}) or [1.0]
+
+    def draw(ratio, metric):
+        if plot_mean_curves(results, ratio, dataset, metric=metric) is None:
+            print(f"no recorded {dataset} run at {ratio:g} % yet")
+        plt.show()
+
+    return w.interactive(draw, ratio=w.Dropdown(options=ratios, value=1.0 if 1.0 in ratios else ratios[0]),
+                         metric=w.Dropdown(options=["unbiased", "conflicting", "aligned"]))
+
+
+# --------------------------------------------------------------------------- input scale, reduced runs
+def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
+    """Recorded runs with the official double-scaled input next to the same method with clean
+    inputs (label ``<method>-scaleclean``): best-test and last-epoch unbiased accuracy."""
+    import pandas as pd
+
+    rows = {}
+    clean = {(r["label"], float(r["ratio"])) for r in results if r["dataset"] == dataset
+             and r["label"].endswith("-scaleclean")}
+    for label, ratio in sorted(clean):
+        base = label[: -len("-scaleclean")]
+        row = {}
+        for name, lab in (("official [0, 1/255]", base), ("clean [0, 1]", label)):
+            for p, key in (("best-test", "best_test_unbiased"), ("last-epoch", "last_test_unbiased")):
+                vals = [r[key] for r in results if r["dataset"] == dataset and r["label"] == lab
+                        and float(r["ratio"]) == ratio and r.get(key) is not None]
+                row[(name, p)] = _fmt(vals)
+        rows[f"{display_name(base)}, {ratio:g} %"] = row
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
+    """Reduced-scale runs (any profile, any schedule) grouped by method, ratio and scale: the
+    three protocols as 'mean ± std (n)', and the scale they ran at. ``None`` when there is none."""
+    import pandas as pd
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in results:
+        if r["dataset"] != dataset or r.get("incomplete"):
+            continue
+        cfg = r["config"]
+        test = f", {cfg['test_size']} test images" if cfg.get("test_size") else ""
+        scale = f"{cfg.get('train_size') or 'all'} train images{test}, {cfg['epochs']} epochs"
+        groups.setdefault((display_name(r["label"]), float(r["ratio"]), scale), []).append(r)
+    if not groups:
+        return None
+    rows = []
+    for (name, ratio, scale), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        row = {"method": name, "ratio (%)": ratio, "scale": scale}
+        for p, key in PROTOCOLS.items():
+            row[p] = _fmt([r[key] for r in runs if r.get(key) is not None])
+        row["best-test, conflicting"] = _fmt([r["best_test_conflicting"] for r in runs
+                                              if r.get("best_test_conflicting") is not None])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
+
+
+def best_minus_last(results: list[dict[str, Any]], dataset: str = "cmnist") -> dict[str, float]:
+    """Mean (best-test - last-epoch) unbiased accuracy per method over recorded runs."""
+    gaps: dict[str, list[float]] = {}
+    for r in results:
+        if r["dataset"] == dataset and r.get("best_test_unbiased") is not None:
+            gaps.setdefault(display_name(r["label"]), []).append(r["best_test_unbiased"] - r["last_test_unbiased"])
+    return {k: mean(v) for k, v in gaps.items() if v and not any(math.isnan(x) for x in v)}
+
+
+def results_folder(*parts: str) -> Path:
+    """A folder under the recorded results (``book/results/<parts>``)."""
+    from .book import results_dir
+
+    return results_dir().joinpath(*parts)

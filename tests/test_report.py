@@ -1,0 +1,108 @@
+"""Result summaries of the training chapter, on real (tiny) runs and copies relabelled as full scale."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from selecmix.config import make_config, to_dict
+from selecmix.report import (curves_static, full_scale, lambda_table, mean_curve, plot_mean_curves, plot_runs,
+                             protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs,
+                             table6_rows, table7_rows, train_runs)
+from selecmix.results import run_label, run_name, write_result
+
+TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread, and do not stall when other jobs share the CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+@pytest.fixture(scope="module")
+def tiny():
+    from selecmix.data import load_splits
+
+    return load_splits("cmnist", 5.0, source="embedded", train_size=600)
+
+
+@pytest.fixture(scope="module")
+def live(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return train_runs(["vanilla", "selecmix"], tiny, out=out, ratio=5.0, profile="fast", **TINY), out
+
+
+def as_paper(result: dict, seed: int, shift: float = 0.0, **overrides) -> dict:
+    """A copy of a real run relabelled as a full-scale paper-profile run (for the table logic)."""
+    r = copy.deepcopy(result)
+    cfg = make_config("cmnist", 1.0, r["method"], "paper", seed=seed, **overrides)
+    r.update(profile="paper", ratio=1.0, seed=seed, config=to_dict(cfg), label=run_label(cfg), name=run_name(cfg))
+    for key in ("best_test_unbiased", "last_test_unbiased", "valid_selected_test_unbiased", "best_test_conflicting"):
+        r[key] += shift
+    return r
+
+
+def test_lambda_table_matches_the_paper():
+    t = lambda_table()
+    assert tuple(t.loc["V+Ours", ["lambda_base", "lambda_ours"]]) == (0.0, 1.0)
+    assert tuple(t.loc["L+Ours", ["lambda_base", "lambda_ours"]]) == (1.0, 0.1)
+    assert tuple(t.loc["Vanilla", ["lambda_base", "lambda_ours"]]) == (1.0, 0.0)
+
+
+def test_live_runs_resume_and_tables(live, tiny):
+    runs, out = live
+    assert set(runs) == {"Vanilla", "V+Ours"}
+    assert list(out.rglob("*.json")) and list((out / "checkpoints").glob("*.pt"))
+    again = train_runs(["vanilla"], tiny, out=out, ratio=5.0, profile="fast", **TINY)
+    assert again["Vanilla"]["history"] == runs["Vanilla"]["history"]      # read back, not retrained
+    t = protocol_table(runs)
+    assert (t["best-test"] >= t["last-epoch"]).all() and (t["best-test"] >= t["valid-selected"]).all()
+    assert t.loc["Vanilla", "(epoch)"] in (1, 2)
+    plot_runs(runs, "tiny")
+
+
+def test_recorded_tables(live):
+    runs, _ = live
+    van, sel = runs["Vanilla"], runs["V+Ours"]
+    recorded = [as_paper(van, 0), as_paper(van, 1, 2.0), as_paper(sel, 0, 1.0),
+                as_paper(van, 0, input_scale="clean")]
+    assert full_scale([van, sel]) == []                                 # fast runs are never full scale
+    assert len(full_scale(recorded, "cmnist")) == 4
+    reduced = as_paper(van, 0)
+    reduced["config"]["epochs"] = 10
+    assert full_scale([reduced]) == []
+    counts = recorded_summary(recorded)
+    assert counts.loc["Vanilla", "1 %"] == 2 and counts.loc["V+Ours", "1 %"] == 1
+    summary = protocol_summary(recorded)
+    assert list(summary.index.get_level_values(0).unique()) == ["1"]      # only recorded ratios
+    assert summary.loc[("1", "Vanilla"), "best-test"].endswith("(2)")
+    assert summary.loc[("1", "LfF"), "last-epoch"] == "not yet recorded"
+    assert summary.loc[("1", "V+Ours"), "paper (best-test)"] == "83.55 ± 0.42"
+    assert len(protocol_summary([])) == 24
+    rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
+    assert rows[("vanilla", 1.0)]["n"] == 2 and rows[("vanilla", 1.0)]["paper_mean"] == 44.14
+    assert rows[("DFA", 2.0)]["n"] == 0
+    assert {r["ratio"] for r in table7_rows(recorded)} == {1.0, 2.0}
+    pairs = scale_pairs(recorded)
+    assert list(pairs.index) == ["Vanilla, 1 %"]
+    ep, m, s, n = mean_curve(recorded, "vanilla", 1.0)
+    assert n == 2 and len(ep) == 2 and not math.isnan(m[0])
+    assert plot_mean_curves(recorded, 1.0) is not None and plot_mean_curves(recorded, 5.0) is None
+    curves_static(recorded)
+    curves_static([])
+
+
+def test_reduced_table(live, tmp_path):
+    runs, _ = live
+    assert reduced_table([]) is None
+    r = copy.deepcopy(runs["Vanilla"])
+    r["dataset"] = "cifar10c"
+    write_result(tmp_path / "x.json", r)
+    t = reduced_table([r])
+    assert t.iloc[0]["scale"] == "600 train images, 2 epochs"
