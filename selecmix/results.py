@@ -334,7 +334,8 @@ def is_full_scale(result: dict[str, Any]) -> bool:
     if result.get("profile") != "paper" or result.get("incomplete"):
         return False
     ref = to_dict(make_config(result["dataset"], result["ratio"], result["method"], "paper"))
-    return all(result["config"].get(k) == ref[k] for k in _SCHEDULE if k in ref)
+    config = result.get("config", {})
+    return all(config.get(k) == ref[k] for k in _SCHEDULE if k in ref)
 
 
 def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased",

@@ -8,7 +8,7 @@ import pytest
 matplotlib.use("Agg")
 
 from selecmix import figures as FG  # noqa: E402
-from selecmix.config import make_config  # noqa: E402
+from selecmix.config import make_config, to_dict  # noqa: E402
 from selecmix.results import comparison_rows  # noqa: E402
 from selecmix.sweeps import plan  # noqa: E402
 
@@ -20,7 +20,7 @@ def fake(method, value, seed=0, ratio=1.0, profile="paper", last=None, **overrid
     history = [{"epoch": e, "aux": {"negative_precision": 10.0 * (e + 1) + seed}} for e in range(3)]
     return {"label": run_label(cfg), "dataset": "cmnist", "ratio": ratio, "profile": profile, "seed": seed,
             "method": method, "best_test_unbiased": value, "last_test_unbiased": value - 1 if last is None else last,
-            "history": history}
+            "history": history, "config": to_dict(cfg)}
 
 
 def test_labels_match_result_files():
