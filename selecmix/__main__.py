@@ -116,15 +116,18 @@ def cmd_reprobe(args: argparse.Namespace) -> int:
     from .train import PROBE_VERSION, reprobe
 
     for path in sorted(Path(args.results).rglob("*.json")):
-        if "checkpoints" in path.parts or "aux_bias_probe" not in (r := read_result(path)):
+        if "checkpoints" in path.parts or (r := read_result(path)).get("profile") != "paper":
             continue
-        if r.get("aux_bias_probe_version", 1) >= PROBE_VERSION and not args.force:
+        current = "aux_bias_probe" not in r or r.get("aux_bias_probe_version", 1) >= PROBE_VERSION
+        if current and ("f_active_units" in r or r["config"]["f_arch"] != "mlp") and not args.force:
             continue
         ckpt = Path(args.results) / "checkpoints" / f"{r['name']}.pt"
         if not ckpt.exists():
             print(f"skipped {path.name}: no checkpoint {ckpt}")
             continue
-        print(f"{path.name}: {r['aux_bias_probe']} -> {reprobe(path, ckpt)}")
+        probe = reprobe(path, ckpt)
+        units = read_result(path).get("f_active_units")
+        print(f"{path.name}: probe {r.get('aux_bias_probe')} -> {probe}; f's active units {units}")
     return 0
 
 
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=cmd_benchmark)
 
-    p = sub.add_parser("reprobe", help="recompute Table 3's bias probe of recorded runs from their checkpoints")
+    p = sub.add_parser("reprobe", help="recompute Table 3's bias probe and f's active units of recorded runs from their checkpoints")
     p.add_argument("--results", default="book/results", help="results folder (default: book/results)")
     p.add_argument("--force", action="store_true", help="also recompute probes of the current version")
     p.set_defaults(func=cmd_reprobe)

@@ -66,3 +66,24 @@ def bias_probe(features_train: torch.Tensor, b_train: torch.Tensor, features_tes
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     clf.fit(features_train.cpu().numpy(), b_train.cpu().numpy())
     return 100 * float(clf.score(features_test.cpu().numpy(), b_test.cpu().numpy()))
+
+
+@torch.no_grad()
+def active_units(model: torch.nn.Module, images: torch.Tensor) -> list[int] | None:
+    """For an MLP (``models.MLP``): how many units of each hidden ReLU layer are active (> 0) on at
+    least one of ``images`` (already through the input pipeline). A layer with 0 active units is
+    dead: nothing reaches the classifier and no gradient flows back, so training cannot recover
+    (the "dying ReLU" collapse). ``None`` for other architectures."""
+    from .models import MLP
+
+    if not isinstance(model, MLP):
+        return None
+    was_training = model.training
+    model.eval()
+    counts, h = [], images
+    for layer in model.body:
+        h = layer(h)
+        if isinstance(layer, torch.nn.ReLU):
+            counts.append(int((h > 0).any(dim=0).sum()))
+    model.train(was_training)
+    return counts

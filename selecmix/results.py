@@ -307,6 +307,17 @@ class Cell:
     """Mean ± std over seeds of one metric for one (label, ratio)."""
 
     values: list[float]
+    collapsed: list[float] = dataclasses.field(default_factory=list)   # values of collapsed runs
+
+    @property
+    def healthy(self) -> "Cell | None":
+        """The same cell without its collapsed runs (None when every run collapsed)."""
+        if not self.collapsed:
+            return self
+        rest = list(self.values)
+        for v in self.collapsed:
+            rest.remove(v)
+        return Cell(rest) if rest else None
 
     @property
     def n(self) -> int:
@@ -328,6 +339,18 @@ class Cell:
         return f"{self.mean:.2f} ± {self.std:.2f}" if self.n > 1 else f"{self.mean:.2f}"
 
 
+CHANCE = {"cmnist": 10.0, "cifar10c": 10.0, "bffhq": 50.0}
+
+
+def is_collapsed(result: dict[str, Any]) -> bool:
+    """A run whose classifier never rose above chance (best unbiased test accuracy within 5 points
+    of 100 / classes): training collapsed (e.g. every unit of a hidden layer dead, see
+    ``f_active_units``), which says nothing about the method's accuracy when it trains. Tables keep
+    such runs in the mean and flag them, and also give the mean without them."""
+    best = result.get("best_test_unbiased")
+    return best is not None and best < CHANCE.get(result.get("dataset"), 10.0) + 5
+
+
 def is_full_scale(result: dict[str, Any]) -> bool:
     """A finished paper-profile run whose schedule and data size are the paper profile's (a
     paper-profile run with, say, fewer epochs is not full scale and stays out of the paper tables)."""
@@ -342,13 +365,16 @@ def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased"
               profile: str | None = "paper") -> dict[tuple[str, float], Cell]:
     """Group results by (label, ratio) and collect ``key`` over seeds, for one profile (for
     ``paper``: full-scale runs only, see :func:`is_full_scale`)."""
-    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    groups: dict[tuple[str, float], Cell] = {}
     for r in results:
         if profile == "paper" and not is_full_scale(r):
             continue
         if (profile is None or r["profile"] == profile) and r.get(key) is not None:
-            groups[(r["label"], float(r["ratio"]))].append(float(r[key]))
-    return {k: Cell(v) for k, v in groups.items()}
+            cell = groups.setdefault((r["label"], float(r["ratio"])), Cell([]))
+            cell.values.append(float(r[key]))
+            if is_collapsed(r):
+                cell.collapsed.append(float(r[key]))
+    return groups
 
 
 def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1",
@@ -368,7 +394,9 @@ def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1
                          "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
                          "n": cell.n if cell else 0, "paper_mean": ref[0] if ref else None,
                          "paper_std": ref[1] if ref else None,
-                         "diff": cell.mean - ref[0] if cell and ref and key.startswith("best_test") else None})
+                         "diff": cell.mean - ref[0] if cell and ref and key.startswith("best_test") else None,
+                         "collapsed": len(cell.collapsed) if cell else 0,
+                         "healthy": cell.healthy if cell else None})
     return rows
 
 
@@ -389,11 +417,18 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
                 line += f"{'':^{width}}"
                 continue
             spread = f"±{r['ours_std']:.2f}" if r["n"] > 1 else ""
-            ours = f"{r['ours_mean']:.2f}{spread} ({r['n']})" if r["n"] else "not run"
+            star = "*" if r.get("collapsed") else ""
+            ours = f"{r['ours_mean']:.2f}{spread} ({r['n']}{star})" if r["n"] else "not run"
             paper = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "-"
             diff = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
             line += f"{f'{ours} | {paper} | {diff}':^{width}}"
         lines.append(line.rstrip())
+    flagged = [r for r in rows if r.get("collapsed")]
+    for r in flagged:
+        h = r["healthy"]
+        without = f"{h.short()} (n={h.n})" if h else "no run left"
+        lines.append(f"* {r['method']} at {r['ratio']:g} %: {r['collapsed']} of {r['n']} runs collapsed "
+                     f"(stuck at chance); without them: {without}")
     return "\n".join(lines)
 
 
@@ -416,8 +451,10 @@ def status_markdown(results: list[dict[str, Any]]) -> str:
                 b, l = best.get((label, ratio)), last.get((label, ratio))
                 cell_b = b.short() if b else "not yet recorded"
                 cell_l = l.short() if l else ""
+                runs = f"{b.n} ({len(b.collapsed)} collapsed; without: {b.healthy.short() if b.healthy else '-'})" \
+                    if b and b.collapsed else f"{b.n if b else 0}"
                 lines.append(f"| {dataset} | {ratio:g} % | {display} | {ref[0]:.2f} ± {ref[1]:.2f} | {cell_b} | "
-                             f"{cell_l} | {b.n if b else 0} |")
+                             f"{cell_l} | {runs} |")
     return "\n".join(lines) + "\n"
 
 

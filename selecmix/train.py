@@ -20,7 +20,7 @@ import torch
 
 from .config import Config, to_dict
 from .data import BiasedSplits, InputPipeline, load_splits
-from .evaluate import bias_probe, evaluate
+from .evaluate import active_units, bias_probe, evaluate
 from .methods import Context, Method, Pool, build_method
 from .results import atomic_torch_save, build_result, read_result, result_path, run_name, write_result
 
@@ -108,9 +108,12 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     result = build_result(cfg, history, wall, device)
     if len(history) < total:
         result["incomplete"] = True
-    elif cfg.profile == "paper" and (probe := bias_probe_of(method, ctx)) is not None:
-        result["aux_bias_probe"] = probe          # Table 3 (full-scale runs only: it costs seconds)
-        result["aux_bias_probe_version"] = PROBE_VERSION
+    else:
+        if (units := f_active_units(method, ctx)) is not None:
+            result["f_active_units"] = units      # a 0 here explains a run stuck at chance
+        if cfg.profile == "paper" and (probe := bias_probe_of(method, ctx)) is not None:
+            result["aux_bias_probe"] = probe      # Table 3 (full-scale runs only: it costs seconds)
+            result["aux_bias_probe_version"] = PROBE_VERSION
     if path is not None and not result.get("incomplete"):
         write_result(path, result)
     if keep:
@@ -146,7 +149,8 @@ PROBE_VERSION = 2   # 2: logistic regression on standardised features (1: unstan
 
 def reprobe(result_file: str | os.PathLike, checkpoint: str | os.PathLike, splits: BiasedSplits | None = None) -> float | None:
     """Recompute Table 3's probe of a recorded run from its final checkpoint with the current probe,
-    and store it in the result file (``aux_bias_probe``, ``aux_bias_probe_version``)."""
+    and f's active units (:func:`f_active_units`), and store them in the result file
+    (``aux_bias_probe``, ``aux_bias_probe_version``, ``f_active_units``)."""
     from .config import from_dict
     from .results import write_result
 
@@ -165,8 +169,17 @@ def reprobe(result_file: str | os.PathLike, checkpoint: str | os.PathLike, split
     probe = bias_probe_of(method, ctx)
     if probe is not None:
         result.update(aux_bias_probe=probe, aux_bias_probe_version=PROBE_VERSION)
-        write_result(result_file, result)
+    if (units := f_active_units(method, ctx)) is not None:
+        result["f_active_units"] = units
+    write_result(result_file, result)
     return probe
+
+
+def f_active_units(method: Method, ctx: Context, n: int = 2048) -> list[int] | None:
+    """Active units per hidden layer of the MLP ``f`` on the first ``n`` test images, as ``f``
+    sees them (:func:`evaluate.active_units`); None for a ResNet ``f``."""
+    images = ctx.pipeline.f_eval(ctx.splits.test.images[:n].to(ctx.device), ctx.device)
+    return active_units(method.f, images)
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ import pytest
 
 from selecmix.config import make_config, to_dict
 from selecmix.results import (aggregate, comparison_rows, format_table, paper_numbers, run_label, run_name,
-                              status_markdown)
+                              is_collapsed, status_markdown)
 
 
 def _fake(label_method, ratio, seed, best, last, **overrides):
@@ -59,3 +59,16 @@ def test_status_markdown():
     text = status_markdown([_fake("selecmix", 1.0, 0, 85.0, 80.0)])
     assert "| cmnist | 1 % | V+Ours | 83.55 ± 0.42 | 85.00 | 80.00 | 1 |" in text
     assert "not yet recorded" in text
+
+
+def test_collapsed_runs_are_flagged_and_kept():
+    results = [_fake("selecmix", 1.0, 0, 86.0, 82.0), _fake("selecmix", 1.0, 1, 84.0, 76.0),
+               _fake("selecmix", 1.0, 2, 11.3, 10.1)]
+    assert [is_collapsed(r) for r in results] == [False, False, True]
+    cell = aggregate(results)[("selecmix", 1.0)]
+    assert cell.n == 3 and cell.collapsed == [11.3]
+    assert cell.mean == pytest.approx((86 + 84 + 11.3) / 3)          # kept in the mean: it happened
+    assert cell.healthy.n == 2 and cell.healthy.mean == pytest.approx(85.0)
+    text = format_table(comparison_rows(results, "cmnist", "1"), "cmnist")
+    assert "(3*)" in text and "1 of 3 runs collapsed" in text and "85.00 ± 1.41 (n=2)" in text
+    assert "1 collapsed; without: 85.00 ± 1.41" in status_markdown(results)

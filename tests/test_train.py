@@ -108,9 +108,10 @@ def test_result_file_schema_and_skip(tiny, tmp_path):
     for key in ("dataset", "method", "ratio", "seed", "profile", "epochs", "config", "commit", "device", "torch",
                 "command", "date", "wall_seconds", "best_test_unbiased", "last_test_unbiased",
                 "best_test_conflicting", "last_test_conflicting", "best_test_aligned", "last_test_aligned",
-                "valid_selected_test_unbiased", "history"):
+                "valid_selected_test_unbiased", "history", "f_active_units"):
         assert key in on_disk, key
     assert on_disk["schema"] == SCHEMA and on_disk["config"]["lr"] == cfg.lr
+    assert len(on_disk["f_active_units"]) == 3 and 0 < on_disk["f_active_units"][-1] <= 16
     h = on_disk["history"][0]
     assert set(h["test"]) == {"unbiased", "aligned", "conflicting"} and "valid" in h and "seconds" in h
     assert not list(tmp_path.rglob("*.tmp"))
@@ -155,3 +156,19 @@ def test_fast_profile_selecmix_beats_vanilla(cmnist_embedded):
     selecmix = train(make_config("cmnist", 1.0, "selecmix", "fast"), splits=cmnist_embedded, progress=False)
     assert selecmix["best_test_unbiased"] >= vanilla["best_test_unbiased"] + 5, (
         selecmix["best_test_unbiased"], vanilla["best_test_unbiased"])
+
+
+def test_active_units_finds_a_dead_layer(tiny):
+    """The collapse seen in a full-scale SelecMix run: a hidden layer whose units are all dead."""
+    from selecmix.evaluate import active_units
+    from selecmix.models import MLP
+
+    torch.manual_seed(0)
+    f = MLP()
+    x = tiny.test.images[:256].float() / 255
+    alive = active_units(f, x)
+    assert len(alive) == 3 and all(a > 0 for a in alive)
+    with torch.no_grad():
+        f.body[5].bias.fill_(-100.0)          # push the 16-unit layer below zero everywhere
+    assert active_units(f, x)[2] == 0
+    assert active_units(torch.nn.Linear(3, 3), x) is None
