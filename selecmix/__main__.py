@@ -109,6 +109,32 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collapse_scan(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from .data import load_splits
+    from .diagnostics import collapse_scan, collapse_summary, write_scan
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    splits = load_splits("cmnist", args.ratio, source="mnist", data_root=args.data_root)
+    rows = collapse_scan(splits, args.methods, range(args.seeds), args.scales, args.epochs, args.ratio)
+    for row in collapse_summary(rows):
+        print(row)
+    path = write_scan(args.out, rows, _command_line(), time.perf_counter() - t0)
+    print(f"wrote {path}")
+    return 0
+
+
+def _command_line() -> str:
+    import sys
+
+    return "python -m selecmix " + " ".join(sys.argv[1:])
+
+
 def cmd_reprobe(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -195,6 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("collapse-scan", help="how often f's MLP starts with a dead layer (first epochs of many seeds)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0 .. N-1 (default 10)")
+    p.add_argument("--methods", nargs="+", default=["vanilla", "selecmix"], choices=METHODS)
+    p.add_argument("--scales", nargs="+", default=["official", "clean"], choices=["official", "clean"])
+    p.add_argument("--epochs", type=int, default=1, help="epochs trained per seed before counting (default 1)")
+    p.add_argument("--ratio", type=float, default=1.0, help="bias-conflicting ratio in percent (default 1)")
+    p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--out", default="book/results/investigations/collapse_scan.json", help="the JSON file written")
+    p.set_defaults(func=cmd_collapse_scan)
 
     p = sub.add_parser("reprobe", help="recompute Table 3's bias probe and f's active units of recorded runs from their checkpoints")
     p.add_argument("--results", default="book/results", help="results folder (default: book/results)")

@@ -102,9 +102,9 @@ def is_contradicting(i: torch.Tensor, k: torch.Tensor, y: torch.Tensor, b: torch
 def pair_precision_recall(partner: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> dict[str, float]:
     """Precision and recall of the selected pairs against the bias labels (paper Fig. 9).
 
-    precision = share of selected pairs that are truly contradicting;
-    recall    = share of the queries that *have* a contradicting candidate in the pool whose
-                selected partner is one (i.e. how many of the discoverable pairs were found).
+    * precision: the share of selected pairs that are truly contradicting;
+    * recall: the share of the queries that *have* a contradicting candidate in the pool whose
+      selected partner is one (how many of the discoverable pairs were found).
     """
     queries = torch.arange(len(y), device=y.device)
     chosen = partner >= 0

@@ -1,0 +1,36 @@
+"""The collapse scan: f's active units after the first epoch(s), per method, seed and input scale."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selecmix.data import load_splits
+from selecmix.diagnostics import collapse_scan, collapse_summary, read_scan, write_scan
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_splits("cmnist", 1.0, source="embedded", train_size=1200)
+
+
+def test_scan_rows_and_summary(small, tmp_path):
+    rows = collapse_scan(small, methods=("vanilla",), seeds=range(2), scales=("official", "clean"), epochs=1,
+                         profile="fast")
+    assert [(r["input_scale"], r["seed"]) for r in rows] == [("official", 0), ("official", 1), ("clean", 0), ("clean", 1)]
+    for r in rows:
+        assert len(r["active_units"]) == 3 and r["active_units"][-1] <= 16
+        assert r["dead_layer"] == (min(r["active_units"]) == 0)
+    summary = collapse_summary(rows)
+    assert {(s["input_scale"], s["seeds"]) for s in summary} == {("official", 2), ("clean", 2)}
+    path = write_scan(tmp_path / "scan.json", rows, "test", 1.0)
+    record = read_scan(path)
+    assert record["rows"] == json.loads(json.dumps(rows)) and record["summary"] == summary
+    assert read_scan(tmp_path / "missing.json") is None and not list(tmp_path.glob("*.tmp"))
+
+
+def test_summary_counts_dead_seeds():
+    rows = [{"input_scale": "official", "method": "selecmix", "seed": s, "active_units": u, "dead_layer": min(u) == 0}
+            for s, u in enumerate([[30, 40, 5], [20, 20, 0], [25, 30, 3]])]
+    (summary,) = collapse_summary(rows)
+    assert summary["dead"] == 1 and summary["dead_seeds"] == [1] and summary["mean_active_last_layer"] == pytest.approx(8 / 3, abs=0.01)
