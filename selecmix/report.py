@@ -378,3 +378,71 @@ def results_folder(*parts: str) -> Path:
     from .book import results_dir
 
     return results_dir().joinpath(*parts)
+
+
+# --------------------------------------------------------------------------- collapsed runs
+def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist",
+               labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
+    """One row per recorded run at ``ratio``: best-test and last-epoch unbiased accuracy, f's
+    active units per hidden layer (``f_active_units``: 100-100-16 units for the MLP) and whether
+    the run collapsed (:func:`selecmix.results.is_collapsed`), with the training loss of the first
+    and last epochs (ln 10 = 2.303 is the loss of a constant uniform prediction). None when nothing
+    is recorded."""
+    import pandas as pd
+
+    from .results import is_collapsed
+
+    rows = [{"method": display_name(r["label"]), "seed": r["seed"],
+             "best-test": round(r["best_test_unbiased"], 2), "last-epoch": round(r["last_test_unbiased"], 2),
+             "f's active units": "-".join(map(str, r["f_active_units"])) if r.get("f_active_units") else "not measured",
+             "training loss, first -> last epoch": _loss_span(r),
+             "collapsed": "yes" if is_collapsed(r) else ""}
+            for r in results if r["dataset"] == dataset and float(r["ratio"]) == ratio and r["label"] in labels]
+    if not rows:
+        return None
+    order = {display_name(label): i for i, label in enumerate(labels)}
+    rows.sort(key=lambda row: (order[row["method"]], row["seed"]))
+    return pd.DataFrame(rows).set_index(["method", "seed"])
+
+
+def _loss_span(result: dict[str, Any]) -> str:
+    history = _main_history(result)
+    if not history:
+        return ""
+    return f"{history[0]['loss']['loss']:.3f} -> {history[-1]['loss']['loss']:.3f}"
+
+
+def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
+    """For the Table 1 cells with a collapsed run: the mean over all runs and over the others,
+    each beside the paper (best-test protocol). None when no recorded run collapsed."""
+    import pandas as pd
+
+    rows = []
+    for r in comparison_rows(results, dataset, table):
+        if not r.get("collapsed"):
+            continue
+        healthy = r["healthy"]
+        rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}", "runs": r["n"],
+                     "collapsed": r["collapsed"], "paper": r["paper_mean"],
+                     "all runs": round(r["ours_mean"], 2), "diff, all runs": round(r["diff"], 2),
+                     "without collapsed": round(healthy.mean, 2) if healthy else None,
+                     "diff, without collapsed": round(healthy.mean - r["paper_mean"], 2) if healthy else None,
+                     "runs left": healthy.n if healthy else 0})
+    return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
+
+
+def scan_table(scan: dict[str, Any] | None):
+    """The recorded collapse scan (:mod:`selecmix.diagnostics`) as a DataFrame: per input scale
+    and method, how many of the seeds had a dead layer in f after the first epoch(s). None when
+    the scan is not recorded."""
+    import pandas as pd
+
+    if scan is None:
+        return None
+    epochs = scan["rows"][0]["epochs"] if scan["rows"] else 0
+    rows = [{"input scale of f": {"official": "official [0, 1/255]", "clean": "clean [0, 1]"}[s["input_scale"]],
+             "method": display_name(s["method"]), "seeds": s["seeds"],
+             f"dead layer after {epochs} epoch(s)": s["dead"],
+             "which seeds": ", ".join(map(str, s["dead_seeds"])) or "-",
+             "mean active units, 16-unit layer": s["mean_active_last_layer"]} for s in scan["summary"]]
+    return pd.DataFrame(rows).set_index(["input scale of f", "method"])
