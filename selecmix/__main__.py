@@ -166,9 +166,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweeps import plan, sweep
+    from .sweeps import only_methods, plan, sweep
 
-    runs = plan(args.plan, args.dataset, args.ratios, tuple(args.seeds))
+    runs = only_methods(plan(args.plan, args.dataset, args.ratios, tuple(args.seeds)), args.methods)
     return 1 if sweep(runs, args.out, args.profile, args.workers, args.dry_run) else 0
 
 
@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=DATASETS, default="cmnist")
     p.add_argument("--ratios", type=float, nargs="+", default=None, help="ratios in percent (default: the paper's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=None,
+                   help="train only the plan's runs of these methods (default: all of them)")
     p.add_argument("--profile", choices=PROFILES, default="paper")
     p.add_argument("--out", default="book/results", help="results folder (default: book/results)")
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each (default 2)")

@@ -59,3 +59,13 @@ def test_sweep_dry_run_lists_runs(capsys):
     assert main(["sweep", "--plan", "table4", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
     text = capsys.readouterr().out
     assert "5 runs in the plan" in text and "--pairs A" in text and "lff_mixup" in text
+
+
+def test_sweep_methods_filter_and_jtt_only_at_table7_ratios(capsys):
+    assert main(["sweep", "--plan", "table1", "--ratios", "0.5", "1", "--seeds", "0", "--methods", "jtt", "vanilla",
+                 "--dry-run", "--out", "/tmp/none"]) == 0
+    text = capsys.readouterr().out
+    # vanilla at both ratios, JTT only at 1 % (Table 7 has no 0.5 % column)
+    assert "3 runs in the plan" in text
+    assert "--ratio 0.5 --method vanilla" in text and "--ratio 1 --method jtt" in text
+    assert "--ratio 0.5 --method jtt" not in text and "lff" not in text
