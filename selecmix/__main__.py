@@ -203,10 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="train the missing runs of a paper table / figure, a few at a time")
-    p.add_argument("--plan", required=True, choices=("table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "cifar-reduced"),
+    from .sweeps import PLANS
+    p.add_argument("--plan", required=True, choices=PLANS,
                    help="table1 (Tables 1, 6, 7), table4 (pair sets, LfF+mixup), table5 (LISA vs bias-label SelecMix), "
                         "table2 (similarity sources), noise (Fig. 3), pretrain (Fig. 5), sc (SC-trained g), "
-                        "cifar-reduced (CPU-sized Corrupted CIFAR-10 study; use --profile fast)")
+                        "scale (f on clean [0, 1] inputs: the input-scaling quirk), cifar-reduced (CPU-sized Corrupted CIFAR-10 study; use --profile fast)")
     p.add_argument("--dataset", choices=DATASETS, default="cmnist")
     p.add_argument("--ratios", type=float, nargs="+", default=None, help="ratios in percent (default: the paper's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

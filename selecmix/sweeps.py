@@ -44,6 +44,8 @@ class Run:
 REDUCED_CIFAR = dict(train_size=5000, test_size=2000, epochs=15, large_batch=256, batch_size=64)
 
 
+PLANS = ("table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
+
 # Table 7 (JTT) reports Colored MNIST and Corrupted CIFAR-10 at 1 % and 2 % only.
 TABLE7_RATIOS = {"cmnist": (1.0, 2.0), "cifar10c": (1.0, 2.0), "bffhq": (0.5,)}
 
@@ -54,7 +56,7 @@ def _runs(dataset, ratios, seeds, methods, **overrides) -> list[Run]:
 
 
 def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> list[Run]:
-    """The runs of a named plan: table1, table4, table5, table2, noise, pretrain, sc."""
+    """The runs of a named plan (one of :data:`PLANS`)."""
     ratios = tuple(ratios or PAPER_RATIOS[dataset])
     if name == "table1":   # Tables 1, 6, 7 (and Table 4's mixup rows); JTT only where Table 7 has it
         jtt = tuple(r for r in ratios if r in TABLE7_RATIOS.get(dataset, ()))
@@ -79,11 +81,12 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> li
                 for run in _runs(dataset, ratios, seeds, ("selecmix",), similarity=sim, g_pretrain_epochs=k)]
     if name == "sc":       # Fig. 2 / 5: SelecMix with g trained by plain SC, simultaneously
         return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")
+    if name == "scale":    # the input-scaling quirk: f on clean [0, 1] inputs instead of [0, 1/255]
+        return _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), input_scale="clean")
     if name == "cifar-reduced":  # a CPU-sized Corrupted CIFAR-10 study (use with --profile fast)
         return _runs("cifar10c", ratios if dataset == "cifar10c" else (1.0, 5.0), seeds,
                      ("vanilla", "lff", "selecmix", "lff_selecmix"), **REDUCED_CIFAR)
-    raise ValueError(f"unknown plan {name!r}; choose table1, table4, table5, table2, noise, pretrain, sc "
-                     "or cifar-reduced")
+    raise ValueError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}")
 
 
 def only_methods(runs: list[Run], methods) -> list[Run]:

@@ -69,3 +69,9 @@ def test_sweep_methods_filter_and_jtt_only_at_table7_ratios(capsys):
     assert "3 runs in the plan" in text
     assert "--ratio 0.5 --method vanilla" in text and "--ratio 1 --method jtt" in text
     assert "--ratio 0.5 --method jtt" not in text and "lff" not in text
+
+
+def test_sweep_scale_plan_feeds_clean_inputs(capsys):
+    assert main(["sweep", "--plan", "scale", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
+    text = capsys.readouterr().out
+    assert "3 runs in the plan" in text and text.count("--input-scale clean") == 3
