@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="list the pending runs' commands and stop")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("benchmark", help="seconds per epoch of Vanilla vs SelecMix on full Colored MNIST")
+    p = sub.add_parser("benchmark", help="seconds per epoch of Vanilla vs SelecMix on full Colored MNIST, "
+                       "where a SelecMix epoch goes, and the MACs per image of each")
     p.add_argument("--epochs", type=int, default=3, help="epochs measured per method, after one warm-up epoch")
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -1,8 +1,11 @@
 """Speed benchmark of the training loop on full-scale Colored MNIST (paper profile).
 
-Measures, in one process: the seconds per epoch of Vanilla and of SelecMix, the share of a
-SelecMix epoch spent selecting pairs (g's embedding of the pool, the similarity matrix, the
-arg-min / arg-max, the coin and lambda), and the projected time of a 200-epoch SelecMix run.
+Measures, in one process: the seconds per epoch of Vanilla and of SelecMix, and where a SelecMix
+epoch goes -- ``g``'s embedding of each selection pool (a forward pass of ``g`` over 1,024 images)
+and the pair selection proper (the similarity matrix, the masked arg-min / arg-max, the coin and
+lambda) -- and the projected time of a 200-epoch SelecMix run. Beside the times it counts the
+multiply-accumulates (MACs) per training image of each method (:func:`macs_per_image`): the floor
+under the SelecMix / Vanilla ratio that no implementation of the same algorithm can go below.
 ``python -m selecmix benchmark`` prints the numbers as JSON.
 """
 from __future__ import annotations
@@ -12,62 +15,117 @@ from typing import Any
 
 import torch
 
-from .config import make_config
-from .data import InputPipeline
+from .config import Config, make_config
+from .data import BiasedSplits, InputPipeline
 from .methods import Context, build_method
 from .train import load_data, resolve_device, train_epoch
 
 
-def _epoch_seconds(method_name: str, splits, epochs: int, data_root, threads) -> dict[str, float]:
-    cfg = make_config("cmnist", 1.0, method_name, "paper", data_root=data_root, threads=threads)
+def _linear_shapes(module: torch.nn.Module) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _train_macs(shapes: list[tuple[int, int]]) -> int:
+    """MACs of one forward + backward pass of an MLP, per image: the forward, the weight gradient,
+    and the input gradient of every layer but the first (the input needs none)."""
+    forward = sum(i * o for i, o in shapes)
+    return forward + forward + (forward - shapes[0][0] * shapes[0][1])
+
+
+def macs_per_image(cfg: Config) -> dict[str, float]:
+    """Multiply-accumulates per training image and epoch for Vanilla and SelecMix (MLP models).
+
+    Vanilla: one forward + backward of ``f``. SelecMix adds a forward + backward of ``g`` (its GSC
+    step), a forward of ``g`` over the pool (the embedding used for selection), the pool's
+    similarity matrix (``large_batch`` dot products of the 128-d embedding per image) and the GSC
+    loss's mini-batch similarity matrix (forward and backward).
+    """
+    from .models import ContrastiveModel, make_classifier
+
+    f = _train_macs(_linear_shapes(make_classifier(cfg.f_arch)))
+    g_shapes = _linear_shapes(ContrastiveModel(cfg.g_arch))
+    embed_dim = g_shapes[-1][1]
+    g_step = _train_macs(g_shapes)
+    g_embed = sum(i * o for i, o in g_shapes)
+    selection = cfg.large_batch * embed_dim
+    gsc = 3 * cfg.batch_size * embed_dim
+    selecmix = f + g_step + g_embed + selection + gsc
+    return {"vanilla": f, "selecmix": selecmix, "ratio": selecmix / f,
+            "shares": {"f": f / selecmix, "g_step": g_step / selecmix, "g_embed": g_embed / selecmix,
+                       "selection": selection / selecmix, "gsc_loss": gsc / selecmix}}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _epoch_seconds(method_name: str, splits: BiasedSplits, epochs: int, cfg_kwargs: dict) -> dict[str, float]:
+    cfg = make_config("cmnist", 1.0, method_name, **cfg_kwargs)
     device = resolve_device(cfg.device)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     ctx = Context(cfg, splits, InputPipeline("cmnist", cfg.input_scale), device, gen, splits.train.images.to(device))
     method = build_method(ctx)
-    selecting = [0.0]
-    if method.mixer is not None:                  # time the pair selection inside prepare()
+    clock = {"partners": 0.0, "embed": 0.0}
+    if method.mixer is not None:                  # time g's embedding and the whole selection
         aux = method.mixer.aux
-        partners = aux.partners
 
-        def timed(pool, kind):
-            t0 = time.perf_counter()
-            out = partners(pool, kind)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            selecting[0] += time.perf_counter() - t0
-            return out
+        def timed(fn, key):
+            def wrapper(*args, **kwargs):
+                t0 = time.perf_counter()
+                out = fn(*args, **kwargs)
+                _sync(device)
+                clock[key] += time.perf_counter() - t0
+                return out
+            return wrapper
 
-        aux.partners = timed
+        aux.partners = timed(aux.partners, "partners")
+        if hasattr(aux, "embed"):
+            aux.embed = timed(aux.embed, "embed")
     y, b = splits.train.y.to(device), splits.train.b.to(device)
-    times = []
+    counted = []
     for epoch in range(epochs + 1):               # epoch 0 warms up and is not counted
-        selecting[0] = 0.0
+        clock.update(partners=0.0, embed=0.0)
         t0 = time.perf_counter()
         train_epoch(method, ctx, epoch, y, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0, selecting[0]))
-    counted = times[1:]
-    epoch_s = sum(t for t, _ in counted) / len(counted)
-    select_s = sum(s for _, s in counted) / len(counted)
-    return {"epoch_seconds": epoch_s, "selection_seconds": select_s}
+        _sync(device)
+        if epoch:
+            counted.append((time.perf_counter() - t0, clock["partners"], clock["embed"]))
+    n = len(counted)
+    return {"epoch_seconds": sum(c[0] for c in counted) / n,
+            "embed_seconds": sum(c[2] for c in counted) / n,
+            "selection_seconds": sum(c[1] - c[2] for c in counted) / n}
 
 
-def run_benchmark(epochs: int = 3, data_root=None, threads: int | None = None) -> dict[str, Any]:
-    """Vanilla vs SelecMix seconds per epoch (mean over ``epochs`` after one warm-up epoch)."""
+def run_benchmark(epochs: int = 3, data_root=None, threads: int | None = None, profile: str = "paper",
+                  splits: BiasedSplits | None = None) -> dict[str, Any]:
+    """Vanilla vs SelecMix seconds per epoch (mean over ``epochs`` after one warm-up epoch).
+
+    ``selection_share``: the pair selection proper (similarity matrix, arg-min / arg-max, coin,
+    lambda) as a share of a SelecMix epoch; ``embed_share``: ``g``'s forward pass over each pool
+    that the selection needs. ``profile`` and ``splits`` exist for tests on small data.
+    """
     if threads:
         torch.set_num_threads(threads)
-    cfg = make_config("cmnist", 1.0, "selecmix", "paper", data_root=data_root)
-    splits = load_data(cfg)
-    vanilla = _epoch_seconds("vanilla", splits, epochs, data_root, threads)
-    selecmix = _epoch_seconds("selecmix", splits, epochs, data_root, threads)
+    kwargs = dict(profile=profile, data_root=data_root, threads=threads)
+    cfg = make_config("cmnist", 1.0, "selecmix", **kwargs)
+    splits = splits if splits is not None else load_data(cfg)
+    vanilla = _epoch_seconds("vanilla", splits, epochs, kwargs)
+    selecmix = _epoch_seconds("selecmix", splits, epochs, kwargs)
+    macs = macs_per_image(cfg)
+    epoch = selecmix["epoch_seconds"]
     return {
         "device": str(resolve_device("auto")), "threads": torch.get_num_threads(), "train_images": len(splits.train),
+        "profile": profile, "large_batch": cfg.large_batch, "batch_size": cfg.batch_size,
         "vanilla_epoch_seconds": round(vanilla["epoch_seconds"], 3),
-        "selecmix_epoch_seconds": round(selecmix["epoch_seconds"], 3),
-        "selecmix_over_vanilla": round(selecmix["epoch_seconds"] / vanilla["epoch_seconds"], 2),
-        "selection_share_of_selecmix_epoch": round(selecmix["selection_seconds"] / selecmix["epoch_seconds"], 3),
-        "projected_200_epoch_selecmix_minutes": round(200 * selecmix["epoch_seconds"] / 60, 1),
-        "note": "training time only; evaluation of valid + test adds about 0.1-0.2 s per epoch on a CPU",
+        "selecmix_epoch_seconds": round(epoch, 3),
+        "selecmix_over_vanilla": round(epoch / vanilla["epoch_seconds"], 2),
+        "selection_share": round(selecmix["selection_seconds"] / epoch, 3),
+        "embed_share": round(selecmix["embed_seconds"] / epoch, 3),
+        "projected_200_epoch_selecmix_minutes": round(200 * epoch / 60, 1),
+        "macs_per_image": {"vanilla": macs["vanilla"], "selecmix": macs["selecmix"],
+                           "selecmix_over_vanilla": round(macs["ratio"], 2),
+                           "selecmix_shares": {k: round(v, 3) for k, v in macs["shares"].items()}},
+        "note": "training time only; evaluating valid + test adds about 0.1-0.2 s per epoch on a CPU",
     }
