@@ -142,9 +142,11 @@ def gsc_weight_explorer():
     """Sliders over q and tau redrawing :func:`draw_gsc_weights` (Jupyter / Colab)."""
     import ipywidgets as w
 
+    from .widgets import figure_explorer
+
     q = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="q", continuous_update=False)
     tau = w.FloatLogSlider(value=0.2, base=10, min=-1.3, max=0, step=0.05, description="tau", continuous_update=False)
-    return w.interactive(lambda q, tau: (draw_gsc_weights(q, tau), plt.show()), q=q, tau=tau)
+    return figure_explorer(draw_gsc_weights, q=q, tau=tau)
 
 
 # --------------------------------------------------------------------------- App. C.2

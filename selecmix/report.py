@@ -302,15 +302,17 @@ def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """Dropdowns over ratio and metric redrawing :func:`plot_mean_curves` (Jupyter / Colab)."""
     import ipywidgets as w
 
+    from .widgets import figure_explorer
+
     ratios = sorted({float(r["ratio"]) for r in results if r["dataset"] == dataset}) or [1.0]
 
     def draw(ratio, metric):
         if plot_mean_curves(results, ratio, dataset, metric=metric) is None:
-            print(f"no recorded {dataset} run at {ratio:g} % yet")
-        plt.show()
+            return f"no recorded {dataset} run at {ratio:g} % yet"
 
-    return w.interactive(draw, ratio=w.Dropdown(options=ratios, value=1.0 if 1.0 in ratios else ratios[0]),
-                         metric=w.Dropdown(options=["unbiased", "conflicting", "aligned"]))
+    return figure_explorer(draw, ratio=w.Dropdown(options=ratios, value=1.0 if 1.0 in ratios else ratios[0],
+                                                  description="ratio (%)"),
+                           metric=w.Dropdown(options=["unbiased", "conflicting", "aligned"], description="metric"))
 
 
 # --------------------------------------------------------------------------- input scale, reduced runs

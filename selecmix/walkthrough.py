@@ -245,16 +245,17 @@ def lambda_explorer(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]]):
     """A slider over lam and a choice of pair (Jupyter / Colab); see :func:`lambda_static`."""
     import ipywidgets as w
 
+    from .widgets import figure_explorer
+
     options = [(f"{kind}: {int(ds.y[i])} x {int(ds.y[k])}", n) for n, (i, k, kind) in enumerate(pairs)]
 
     def show(pair, lam):
         i, k, _ = pairs[pair]
         draw_lambda_view(ds, i, k, lam)
-        plt.show()
 
-    return w.interactive(show, pair=w.Dropdown(options=options, description="pair"),
-                         lam=w.FloatSlider(value=0.25, min=0, max=1, step=0.05, description="lam",
-                                           continuous_update=False))
+    return figure_explorer(show, pair=w.Dropdown(options=options, description="pair"),
+                           lam=w.FloatSlider(value=0.25, min=0, max=1, step=0.05, description="lam",
+                                             continuous_update=False))
 
 
 # =========================================================================== live and recorded runs
@@ -580,13 +581,12 @@ def pair_explorer(walk: Walk):
     Static twin: :func:`pairs_figure` and :func:`query_figure`."""
     import ipywidgets as w
 
-    def show(query, kind):
-        query_figure(walk, query, kind)
-        plt.show()
+    from .widgets import figure_explorer
 
-    return w.interactive(show, query=w.IntSlider(value=0, min=0, max=len(walk.y) - 1, description="query i",
-                                                 continuous_update=False),
-                         kind=w.ToggleButtons(options=list(KINDS), description="pair kind"))
+    return figure_explorer(lambda query, kind: query_figure(walk, query, kind),
+                           query=w.IntSlider(value=0, min=0, max=len(walk.y) - 1, description="query i",
+                                             continuous_update=False),
+                           kind=w.ToggleButtons(options=list(KINDS), description="pair kind"))
 
 
 # =========================================================================== Fig. 9: discovering pairs

@@ -1,6 +1,17 @@
 """Interactive controls for the chapters (ipywidgets). Each has a static twin that draws the same
-thing for a few fixed values, so the rendered book shows something without a kernel."""
+thing for a few fixed values, so the rendered book shows something without a kernel.
+
+Every explorer of the book is built by :func:`figure_explorer`: controls that redraw a matplotlib
+figure shown as a PNG in an ``ipywidgets.Image``. Not ``ipywidgets.interactive``: its ``Output``
+widget makes nbclient -- which executes the chapters for Jupyter Book and nbmake -- answer the
+kernel on the shell channel while it waits there for the cell's reply, and now and then the reply
+is missed until the cell timeout (jupyter/nbclient#312): a build that stalls for 15 minutes at a
+slider. An ``Image`` widget gives nbclient nothing to answer.
+"""
 from __future__ import annotations
+
+import io
+from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -9,6 +20,41 @@ import torch
 from .data.dataset import assign_bias_labels
 
 PAPER_ALPHAS = (0.5, 1.0, 2.0, 5.0)
+
+
+def render_png(draw: Callable[..., Any], values: dict[str, Any]) -> tuple[bytes, str]:
+    """Call ``draw(**values)`` and return the figure it drew as PNG bytes (b"" if none) and the
+    text it returned, if any (a string is shown as a message, e.g. "not yet recorded"). The new
+    figures are closed, so nothing else is displayed."""
+    before = set(plt.get_fignums())
+    out = draw(**values)
+    new = [n for n in plt.get_fignums() if n not in before]
+    png = b""
+    if new:
+        buf = io.BytesIO()
+        plt.figure(new[-1]).savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        png = buf.getvalue()
+    for n in new:
+        plt.close(n)
+    return png, out if isinstance(out, str) else ""
+
+
+def figure_explorer(draw: Callable[..., Any], **controls):
+    """Controls (ipywidgets, by keyword) above the figure ``draw(**values)`` makes, redrawn when a
+    control changes (Jupyter / Colab). ``draw`` may return a string to show instead of a figure."""
+    import ipywidgets as w
+
+    image, message = w.Image(format="png"), w.HTML()
+
+    def redraw(_=None):
+        png, text = render_png(draw, {name: c.value for name, c in controls.items()})
+        image.value, message.value = png, text
+        image.layout.display = None if png else "none"
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox(list(controls.values())), message, image])
 
 
 def alpha_counts(alpha: float, per_class: int = 5400, num_classes: int = 10) -> np.ndarray:
@@ -49,4 +95,4 @@ def alpha_explorer():
 
     slider = w.FloatLogSlider(value=1.0, base=10, min=-1, max=np.log10(20), step=0.05,
                               description="alpha (%)", continuous_update=False)
-    return w.interactive(lambda alpha: (draw_alpha(alpha), plt.show()), alpha=slider)
+    return figure_explorer(draw_alpha, alpha=slider)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from selecmix.config import make_config, to_dict
-from selecmix.report import (curves_static, full_scale, lambda_table, mean_curve, plot_mean_curves, plot_runs,
+from selecmix.report import (curves_explorer, curves_static, full_scale, lambda_table, mean_curve, plot_mean_curves, plot_runs,
                              protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs,
                              table6_rows, table7_rows, train_runs)
 from selecmix.results import run_label, run_name, write_result
@@ -96,6 +96,10 @@ def test_recorded_tables(live):
     assert plot_mean_curves(recorded, 1.0) is not None and plot_mean_curves(recorded, 5.0) is None
     curves_static(recorded)
     curves_static([])
+    explorer = curves_explorer(recorded)
+    ratio = explorer.children[0].children[0]
+    assert bytes(explorer.children[-1].value).startswith(b"\x89PNG") and ratio.options == (1.0,)
+    assert "no recorded cmnist run at 1 % yet" in curves_explorer([]).children[1].value
 
 
 def test_reduced_table(live, tmp_path):
