@@ -30,14 +30,28 @@ def pairs_from_similarity(sim: torch.Tensor, y: torch.Tensor, kind: str,
 
     ``positive``: least similar among same-label others; ``negative``: most similar among
     different-label samples; ``allowed`` (N, N) optionally narrows the candidates further.
-    Vectorised: one masked reduction, no Python loop.
+    Vectorised: one masked reduction, no Python loop. Ties go to the lowest index.
     """
     _check_kind(kind)
+    if allowed is not None:
+        return _pairs_among(sim, y, kind, allowed)
+    members = torch.bincount(y)[y]           # size of each query's class, itself included
+    if kind == "positive":                  # Eq. 4: j != i, y_j = y_i
+        scores = sim.masked_fill(y[:, None] != y[None, :], float("inf"))
+        scores.fill_diagonal_(float("inf"))
+        best, found = scores.argmin(1), members > 1
+    else:                                   # Eq. 5: y_j != y_i
+        best = sim.masked_fill(y[:, None] == y[None, :], float("-inf")).argmax(1)
+        found = members < len(y)
+    return torch.where(found, best, torch.full_like(best, -1))
+
+
+def _pairs_among(sim: torch.Tensor, y: torch.Tensor, kind: str, allowed: torch.Tensor) -> torch.Tensor:
+    """:func:`pairs_from_similarity` with the candidates narrowed by the (N, N) mask ``allowed``."""
     n = len(y)
     same = y[:, None] == y[None, :]
     candidates = same & ~torch.eye(n, dtype=torch.bool, device=y.device) if kind == "positive" else ~same
-    if allowed is not None:
-        candidates = candidates & allowed
+    candidates = candidates & allowed
     if kind == "positive":
         best = sim.masked_fill(~candidates, float("inf")).argmin(1)
     else:

@@ -123,3 +123,31 @@ def test_widget_and_static_twin():
 
 def test_train_ratio(tiny):
     assert E.train_ratio(tiny.train) == 5.0
+
+
+def test_similarity_groups_against_the_pairwise_loop():
+    from selecmix.evaluate import similarity_groups
+
+    gen = torch.Generator().manual_seed(3)
+    z = torch.nn.functional.normalize(torch.randn(40, 8, generator=gen), dim=1)
+    y = torch.randint(0, 3, (40,), generator=gen)
+    b = torch.where(torch.rand(40, generator=gen) < 0.7, y, torch.randint(0, 3, (40,), generator=gen))
+    sums, counts = {}, {}
+    for i in range(40):
+        for j in range(40):
+            if i == j:
+                continue
+            kinds = ["positive" if y[i] == y[j] else "negative"]
+            if y[i] == y[j] and b[i] != b[j]:
+                kinds.append("contradicting_positive")
+            if y[i] != y[j] and b[i] == b[j]:
+                kinds.append("contradicting_negative")
+            for k in kinds:
+                sums[k] = sums.get(k, 0.0) + float(z[i] @ z[j])
+                counts[k] = counts.get(k, 0) + 1
+    got = similarity_groups(z, y, b)
+    for k in sums:
+        assert got[k] == pytest.approx(sums[k] / counts[k], abs=1e-6)
+    # no pair of a kind -> NaN (all one label: no negatives, no contradicting negatives)
+    same = similarity_groups(z[:5], torch.zeros(5, dtype=torch.long), torch.zeros(5, dtype=torch.long))
+    assert math.isnan(same["negative"]) and math.isnan(same["contradicting_positive"])
