@@ -448,3 +448,30 @@ def scan_table(scan: dict[str, Any] | None):
              "which seeds": ", ".join(map(str, s["dead_seeds"])) or "-",
              "mean active units, 16-unit layer": s["mean_active_last_layer"]} for s in scan["summary"]]
     return pd.DataFrame(rows).set_index(["input scale of f", "method"])
+
+
+def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1", tolerance: float = 2.0):
+    """Where the recorded runs depart from the paper, by the two tests of a reproduction: a method
+    more than ``tolerance`` points from the paper's number (best-test protocol, mean over seeds,
+    collapsed runs left out), or methods in another order than the paper's. Order counts only
+    between methods the paper separates by more than ``tolerance`` points (V+Ours and L+Ours, less
+    than a point apart in the paper, may come in either order). One row per (ratio, method) with a
+    recorded run of a method the paper reports; None if there is none."""
+    import pandas as pd
+
+    rows = [r for r in comparison_rows(results, dataset, table) if r["n"] and r["paper_mean"] is not None]
+    out = []
+    for ratio in sorted({r["ratio"] for r in rows}):
+        cells = [r for r in rows if r["ratio"] == ratio and r["healthy"] is not None]
+        swapped = [f"{a['method']} below {b['method']}" for a in cells for b in cells
+                   if a["paper_mean"] - b["paper_mean"] > tolerance and a["healthy"].mean < b["healthy"].mean]
+        for r in (r for r in rows if r["ratio"] == ratio):
+            healthy = r["healthy"]
+            diff = healthy.mean - r["paper_mean"] if healthy else None
+            out.append({"ratio (%)": f"{ratio:g}", "method": r["method"],
+                        "ours": healthy.short() if healthy else "collapsed", "n": healthy.n if healthy else 0,
+                        "collapsed": r["collapsed"], "paper": f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}",
+                        "diff": round(diff, 2) if diff is not None else None,
+                        f"within {tolerance:g}": diff is not None and abs(diff) <= tolerance,
+                        "order vs paper": "; ".join(swapped) or "as paper"})
+    return pd.DataFrame(out).set_index(["ratio (%)", "method"]) if out else None

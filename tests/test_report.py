@@ -110,3 +110,29 @@ def test_reduced_table(live, tmp_path):
     write_result(tmp_path / "x.json", r)
     t = reduced_table([r])
     assert t.iloc[0]["scale"] == "600 train images, 2 epochs"
+
+
+def _fake(method: str, value: float, seed: int = 0, ratio: float = 1.0) -> dict:
+    cfg = make_config("cmnist", ratio, method, "paper", seed=seed)
+    return {"dataset": "cmnist", "method": method, "ratio": ratio, "seed": seed, "profile": "paper",
+            "label": run_label(cfg), "config": to_dict(cfg), "best_test_unbiased": value}
+
+
+def test_gap_summary_flags_distance_and_order():
+    from selecmix.report import gap_summary
+
+    runs = [_fake("vanilla", 51.0), _fake("lff", 70.0), _fake("lff", 72.0, seed=1),
+            _fake("selecmix", 85.0), _fake("selecmix", 11.0, seed=1), _fake("lff_selecmix", 83.0)]
+    g = gap_summary(runs)
+    assert g.loc[("1", "Vanilla"), "within 2"] and g.loc[("1", "Vanilla"), "diff"] == round(51.0 - 50.51, 2)
+    assert not g.loc[("1", "LfF"), "within 2"] and g.loc[("1", "LfF"), "ours"] == "71.00 ± 1.41"
+    # the collapsed V+Ours seed is left out of the comparison and counted
+    assert g.loc[("1", "V+Ours"), "n"] == 1 and g.loc[("1", "V+Ours"), "collapsed"] == 1
+    assert g.loc[("1", "V+Ours"), "diff"] == round(85.0 - 83.55, 2)
+    assert (g["order vs paper"] == "as paper").all()
+    # L+Ours above V+Ours: both within a point in the paper, so not an order change
+    assert (gap_summary(runs[:-1] + [_fake("lff_selecmix", 86.0)])["order vs paper"] == "as paper").all()
+    # Vanilla above LfF is: the paper puts LfF 28 points higher
+    flipped = gap_summary(runs + [_fake("vanilla", 95.0, seed=1)])
+    assert (flipped["order vs paper"] == "LfF below Vanilla").all()
+    assert gap_summary([]) is None
