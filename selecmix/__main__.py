@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sweep", help="train the missing runs of a paper table / figure, a few at a time")
     from .sweeps import PLANS
     p.add_argument("--plan", required=True, choices=PLANS,
-                   help="table1 (Tables 1, 6, 7), table4 (pair sets, LfF+mixup), table5 (LISA vs bias-label SelecMix), "
+                   help="all (every run the book records, most useful first), table1 (Tables 1, 6, 7), table4 (pair sets, LfF+mixup), table5 (LISA vs bias-label SelecMix), "
                         "table2 (similarity sources), noise (Fig. 3), pretrain (Fig. 5), sc (SC-trained g), "
                         "scale (f on clean [0, 1] inputs: the input-scaling quirk), cifar-reduced (CPU-sized Corrupted CIFAR-10 study; use --profile fast)")
     p.add_argument("--dataset", choices=DATASETS, default="cmnist")

@@ -44,7 +44,7 @@ class Run:
 REDUCED_CIFAR = dict(train_size=5000, test_size=2000, epochs=15, large_batch=256, batch_size=64)
 
 
-PLANS = ("table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
+PLANS = ("all", "table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
 
 # Table 7 (JTT) reports Colored MNIST and Corrupted CIFAR-10 at 1 % and 2 % only.
 TABLE7_RATIOS = {"cmnist": (1.0, 2.0), "cifar10c": (1.0, 2.0), "bffhq": (0.5,)}
@@ -83,10 +83,30 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> li
         return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")
     if name == "scale":    # the input-scaling quirk: f on clean [0, 1] inputs instead of [0, 1/255]
         return _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), input_scale="clean")
+    if name == "all":
+        return _everything(dataset, ratios, seeds)
     if name == "cifar-reduced":  # a CPU-sized Corrupted CIFAR-10 study (use with --profile fast)
         return _runs("cifar10c", ratios if dataset == "cifar10c" else (1.0, 5.0), seeds,
                      ("vanilla", "lff", "selecmix", "lff_selecmix"), **REDUCED_CIFAR)
     raise ValueError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}")
+
+
+def _everything(dataset: str, ratios: tuple[float, ...], seeds) -> list[Run]:
+    """Every run behind the book's recorded tables and figures, in the order worth running them:
+    Table 1's four headline methods seed by seed (so every ratio gets a first seed early), then
+    mixup and JTT, then the ablations at 1 % (Tables 5, 4, 2, Figs. 3, 2, 5 and the input-scaling
+    check), then Tables 4 and 5 at the other ratios. Each run appears once."""
+    headline = ("vanilla", "lff", "selecmix", "lff_selecmix")
+    runs = [run for seed in seeds for run in _runs(dataset, ratios, (seed,), headline)]
+    runs += only_methods(plan("table1", dataset, ratios, seeds), ("mixup", "jtt"))
+    one = (1.0,) if 1.0 in ratios else ratios[:1]
+    for name in ("scale", "table5", "table4", "noise", "sc", "table2", "pretrain"):
+        runs += plan(name, dataset, one, seeds)
+    rest = tuple(r for r in ratios if r not in one)
+    for name in ("table5", "table4"):
+        runs += plan(name, dataset, rest, seeds) if rest else []
+    unique = {run_name(run.config()): run for run in reversed(runs)}      # keep the first of duplicates
+    return [run for run in runs if unique.get(run_name(run.config())) is run]
 
 
 def only_methods(runs: list[Run], methods) -> list[Run]:

@@ -75,3 +75,18 @@ def test_sweep_scale_plan_feeds_clean_inputs(capsys):
     assert main(["sweep", "--plan", "scale", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
     text = capsys.readouterr().out
     assert "3 runs in the plan" in text and text.count("--input-scale clean") == 3
+
+
+def test_plan_all_is_every_plan_once_headline_first():
+    from selecmix.results import run_name
+    from selecmix.sweeps import plan
+
+    runs = plan("all", "cmnist")
+    names = [run_name(r.config()) for r in runs]
+    assert len(names) == len(set(names))
+    # seed 0 of Table 1's four headline methods at every ratio comes first
+    assert [(r.ratio, r.method, r.seed) for r in runs[:16]] == [
+        (ratio, m, 0) for ratio in (0.5, 1.0, 2.0, 5.0) for m in ("vanilla", "lff", "selecmix", "lff_selecmix")]
+    for name, ratios in (("table1", None), ("table2", (1.0,)), ("noise", (1.0,)), ("pretrain", (1.0,)),
+                         ("table4", None), ("table5", None), ("scale", (1.0,))):
+        assert {run_name(r.config()) for r in plan(name, "cmnist", ratios)} <= set(names), name
