@@ -283,18 +283,26 @@ def curves_static(results: list[dict[str, Any]], dataset: str = "cmnist", ratios
 
 
 def cost_table(results: list[dict[str, Any]]):
-    """Wall-clock time of recorded runs per method: mean minutes, seeds, and the device line."""
+    """What recorded runs cost, per method: the typical minutes of a run (its median epoch time
+    times its epochs, averaged over runs -- robust to a run that was paused, suspended or resumed,
+    whose wall clock counts the gap), the median wall-clock minutes, seeds, and the device line."""
     import pandas as pd
+    from statistics import median
 
     rows: dict[str, dict[str, Any]] = {}
     for r in results:
-        row = rows.setdefault(display_name(r["label"]), {"runs": 0, "minutes": [], "device": set()})
+        row = rows.setdefault(display_name(r["label"]), {"runs": 0, "typical": [], "wall": [], "device": set()})
         row["runs"] += 1
-        row["minutes"].append(r.get("wall_seconds", math.nan) / 60)
+        epochs = [h["seconds"] for h in r.get("history", []) if "seconds" in h]
+        if epochs:
+            row["typical"].append(median(epochs) * len(epochs) / 60)
+        row["wall"].append(r.get("wall_seconds", math.nan) / 60)
         row["device"].add(r.get("device", "?"))
     if not rows:
         return None
-    return pd.DataFrame({k: {"runs": v["runs"], "mean minutes per run": round(mean(v["minutes"]), 1),
+    return pd.DataFrame({k: {"runs": v["runs"],
+                             "typical minutes per run": round(mean(v["typical"]), 1) if v["typical"] else None,
+                             "median wall minutes": round(median(v["wall"]), 1),
                              "device": "; ".join(sorted(v["device"]))} for k, v in rows.items()}).T
 
 

@@ -136,3 +136,17 @@ def test_gap_summary_flags_distance_and_order():
     flipped = gap_summary(runs + [_fake("vanilla", 95.0, seed=1)])
     assert (flipped["order vs paper"] == "LfF below Vanilla").all()
     assert gap_summary([]) is None
+
+
+def test_cost_table_is_robust_to_a_paused_run():
+    from selecmix.report import cost_table
+
+    steady = dict(_fake("vanilla", 50.0), wall_seconds=600.0, device="cpu",
+                  history=[{"seconds": 3.0}] * 200)
+    paused = dict(_fake("vanilla", 50.0, seed=1), wall_seconds=600.0 + 1800.0, device="cpu",
+                  history=[{"seconds": 3.0}] * 199 + [{"seconds": 1803.0}])
+    t = cost_table([steady, paused])
+    assert t.loc["Vanilla", "runs"] == 2
+    assert t.loc["Vanilla", "typical minutes per run"] == 10.0     # 3 s x 200 epochs, pause ignored
+    assert t.loc["Vanilla", "median wall minutes"] == 25.0
+    assert cost_table([]) is None
