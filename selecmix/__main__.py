@@ -129,6 +129,27 @@ def cmd_collapse_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_g_scan(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from .data import load_splits
+    from .diagnostics import g_pair_scan, write_scan
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    splits = load_splits("cmnist", args.ratio, source="mnist", data_root=args.data_root)
+    rows = []
+    for arch in args.archs:
+        rows.append(g_pair_scan(splits, arch, args.ratio, args.steps, args.every, args.pools))
+        last = rows[-1]["curve"][-1]
+        print(arch, f"{rows[-1]['seconds']} s", {k: v for k, v in last.items() if k != "step"}, flush=True)
+    path = write_scan(args.out, rows, _command_line(), time.perf_counter() - t0, kind="g-scan")
+    print(f"wrote {path}")
+    return 0
+
+
 def _command_line() -> str:
     import sys
 
@@ -236,6 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default="book/results/investigations/collapse_scan.json", help="the JSON file written")
     p.set_defaults(func=cmd_collapse_scan)
+
+    p = sub.add_parser("g-scan", help="pairs found by g of each architecture (MLP vs the official ResNet18) while it trains alone")
+    p.add_argument("--archs", nargs="+", default=["mlp", "resnet18_cifar"], choices=["mlp", "resnet18", "resnet18_cifar"])
+    p.add_argument("--ratio", type=float, default=1.0, help="bias-conflicting ratio in percent (default 1)")
+    p.add_argument("--steps", type=int, default=210, help="mini-batches of g's training (default 210: one epoch)")
+    p.add_argument("--every", type=int, default=30, help="score the pairs every this many steps")
+    p.add_argument("--pools", type=int, default=4, help="fixed selection pools scored (default 4)")
+    p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--out", default="book/results/investigations/g_scan.json", help="the JSON file written")
+    p.set_defaults(func=cmd_g_scan)
 
     p = sub.add_parser("reprobe", help="recompute Table 3's bias probe and f's active units of recorded runs from their checkpoints")
     p.add_argument("--results", default="book/results", help="results folder (default: book/results)")

@@ -34,3 +34,17 @@ def test_summary_counts_dead_seeds():
             for s, u in enumerate([[30, 40, 5], [20, 20, 0], [25, 30, 3]])]
     (summary,) = collapse_summary(rows)
     assert summary["dead"] == 1 and summary["dead_seeds"] == [1] and summary["mean_active_last_layer"] == pytest.approx(8 / 3, abs=0.01)
+
+
+def test_g_pair_scan_learns_to_find_contradicting_positives(small, tmp_path):
+    from selecmix.diagnostics import g_pair_scan
+
+    scan = g_pair_scan(small, "mlp", 1.0, steps=6, every=3, pools=1, profile="fast")
+    assert [p["step"] for p in scan["curve"]] == [0, 3, 6]
+    for point in scan["curve"]:
+        assert all(0 <= point[k] <= 100 for k in point if k != "step")
+    # a few GSC steps are enough for the MLP g to cluster by colour: far better than at init
+    assert scan["curve"][-1]["positive_precision"] > scan["curve"][0]["positive_precision"] + 20
+    path = write_scan(tmp_path / "g.json", [scan], "test", 1.0, kind="g-scan")
+    record = read_scan(path)
+    assert record["kind"] == "g-scan" and "summary" not in record and record["rows"][0]["arch"] == "mlp"
