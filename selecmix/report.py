@@ -483,3 +483,20 @@ def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: s
                         f"within {tolerance:g}": diff is not None and abs(diff) <= tolerance,
                         "order vs paper": "; ".join(swapped) or "as paper"})
     return pd.DataFrame(out).set_index(["ratio (%)", "method"]) if out else None
+
+
+def g_scan_table(scan: dict[str, Any] | None):
+    """The recorded g-architecture scan (:func:`selecmix.diagnostics.g_pair_scan`) as a DataFrame:
+    per architecture and scoring step, the precision and recall (%) of the contradicting positives
+    and negatives ``g`` would select. None when the scan is not recorded."""
+    import pandas as pd
+
+    if scan is None:
+        return None
+    names = {"mlp": "MLP (ours)", "resnet18_cifar": "ResNet18, CIFAR stem (official)", "resnet18": "ResNet18"}
+    rows = {(names.get(r["arch"], r["arch"]), p["step"]): {k: v for k, v in p.items() if k != "step"}
+            for r in scan["rows"] for p in r["curve"]}
+    frame = pd.DataFrame(rows).T
+    frame.index.names = ["g", "steps of g"]
+    frame.columns = [c.replace("_", " ") + " (%)" for c in frame.columns]
+    return frame

@@ -150,3 +150,15 @@ def test_cost_table_is_robust_to_a_paused_run():
     assert t.loc["Vanilla", "typical minutes per run"] == 10.0     # 3 s x 200 epochs, pause ignored
     assert t.loc["Vanilla", "median wall minutes"] == 25.0
     assert cost_table([]) is None
+
+
+def test_g_scan_table():
+    from selecmix.report import g_scan_table
+
+    scan = {"rows": [{"arch": "mlp", "curve": [{"step": 0, "positive_precision": 1.0, "positive_recall": 2.0},
+                                               {"step": 30, "positive_precision": 50.0, "positive_recall": 90.0}]},
+                     {"arch": "resnet18_cifar", "curve": [{"step": 0, "positive_precision": 40.0, "positive_recall": 60.0}]}]}
+    t = g_scan_table(scan)
+    assert t.loc[("MLP (ours)", 30), "positive precision (%)"] == 50.0
+    assert t.loc[("ResNet18, CIFAR stem (official)", 0), "positive recall (%)"] == 60.0
+    assert g_scan_table(None) is None
