@@ -162,8 +162,9 @@ def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
 def _fmt(values: list[float]) -> str:
     if not values:
         return "not yet recorded"
-    s = stdev(values) if len(values) > 1 else 0.0
-    return f"{mean(values):.2f} ± {s:.2f} ({len(values)})"
+    if len(values) == 1:  # one run has no spread: show no "± 0.00"
+        return f"{values[0]:.2f} (1)"
+    return f"{mean(values):.2f} ± {stdev(values):.2f} ({len(values)})"
 
 
 def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,

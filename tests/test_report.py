@@ -83,6 +83,8 @@ def test_recorded_tables(live):
     assert list(summary.index.get_level_values(0).unique()) == ["1"]      # only recorded ratios
     assert summary.loc[("1", "Vanilla"), "best-test"].endswith("(2)")
     assert summary.loc[("1", "LfF"), "last-epoch"] == "not yet recorded"
+    one = summary.loc[("1", "V+Ours"), "best-test"]
+    assert one.endswith("(1)") and "±" not in one                       # one run: no spread shown
     assert summary.loc[("1", "V+Ours"), "paper (best-test)"] == "83.55 ± 0.42"
     assert len(protocol_summary([])) == 24
     rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
