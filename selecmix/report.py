@@ -351,9 +351,14 @@ def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
 
 def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
     """Reduced-scale runs (any profile, any schedule) grouped by method, ratio and scale: the
-    three protocols as 'mean ± std (n)', and the scale they ran at. ``None`` when there is none."""
+    three protocols as 'mean ± std (n)', the scale they ran at, and the paper's full-scale
+    Table 1 number beside them (not comparable: it is there to show the distance). ``None`` when
+    there is none."""
     import pandas as pd
 
+    from .results import paper_numbers
+
+    paper = paper_numbers(dataset)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
         if r["dataset"] != dataset or r.get("incomplete"):
@@ -366,7 +371,9 @@ def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
         return None
     rows = []
     for (name, ratio, scale), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        row = {"method": name, "ratio (%)": ratio, "scale": scale}
+        ref = paper.get(runs[0]["label"], {}).get(ratio)
+        row = {"method": name, "ratio (%)": ratio, "scale": scale,
+               "paper, full scale (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
         for p, key in PROTOCOLS.items():
             row[p] = _fmt([r[key] for r in runs if r.get(key) is not None])
         row["best-test, conflicting"] = _fmt([r["best_test_conflicting"] for r in runs

@@ -112,6 +112,7 @@ def test_reduced_table(live, tmp_path):
     write_result(tmp_path / "x.json", r)
     t = reduced_table([r])
     assert t.iloc[0]["scale"] == "600 train images, 2 epochs"
+    assert t.iloc[0]["paper, full scale (best-test)"] == "41.98 ± 0.12"  # Table 1, Corrupted CIFAR-10 5 % Vanilla
 
 
 def _fake(method: str, value: float, seed: int = 0, ratio: float = 1.0) -> dict:
