@@ -327,19 +327,22 @@ def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
 # --------------------------------------------------------------------------- input scale, reduced runs
 def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """Recorded runs with the official double-scaled input next to the same method with clean
-    inputs (label ``<method>-scaleclean``): best-test and last-epoch unbiased accuracy."""
+    inputs (label ``<method>-scaleclean``): best-test and last-epoch unbiased accuracy. A paired
+    comparison: the official column only counts the seeds that also have a clean run, so the two
+    columns differ in the input scale alone."""
     import pandas as pd
 
     rows = {}
-    clean = {(r["label"], float(r["ratio"])) for r in results if r["dataset"] == dataset
-             and r["label"].endswith("-scaleclean")}
+    ours = [r for r in results if r["dataset"] == dataset]
+    clean = {(r["label"], float(r["ratio"])) for r in ours if r["label"].endswith("-scaleclean")}
     for label, ratio in sorted(clean):
         base = label[: -len("-scaleclean")]
+        seeds = {r["seed"] for r in ours if r["label"] == label and float(r["ratio"]) == ratio}
         row = {}
         for name, lab in (("official [0, 1/255]", base), ("clean [0, 1]", label)):
             for p, key in (("best-test", "best_test_unbiased"), ("last-epoch", "last_test_unbiased")):
-                vals = [r[key] for r in results if r["dataset"] == dataset and r["label"] == lab
-                        and float(r["ratio"]) == ratio and r.get(key) is not None]
+                vals = [r[key] for r in ours if r["label"] == lab and float(r["ratio"]) == ratio
+                        and r["seed"] in seeds and r.get(key) is not None]
                 row[(name, p)] = _fmt(vals)
         rows[f"{display_name(base)}, {ratio:g} %"] = row
     if not rows:

@@ -93,6 +93,7 @@ def test_recorded_tables(live):
     assert {r["ratio"] for r in table7_rows(recorded)} == {1.0, 2.0}
     pairs = scale_pairs(recorded)
     assert list(pairs.index) == ["Vanilla, 1 %"]
+    assert pairs.iloc[0][("official [0, 1/255]", "best-test")].endswith("(1)")   # paired: seed 0 only
     ep, m, s, n = mean_curve(recorded, "vanilla", 1.0)
     assert n == 2 and len(ep) == 2 and not math.isnan(m[0])
     assert plot_mean_curves(recorded, 1.0) is not None and plot_mean_curves(recorded, 5.0) is None
