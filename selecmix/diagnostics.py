@@ -80,8 +80,8 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     import time
 
     from .methods.selecmix import g_optimizer
+    from .embedding import _fit
     from .models import ContrastiveModel
-    from .losses import gsc_loss
     from .selection import KINDS, pair_precision_recall, pairs_from_similarity
 
     cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, g_arch=arch)
@@ -111,20 +111,9 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
 
     t0 = time.perf_counter()
     score(0)
-    step = 0
-    while step < steps:
-        order = torch.randperm(len(train), generator=gen)
-        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
-            q = order[start:start + cfg.batch_size]
-            loss = gsc_loss(g(pipeline.g_input(train.images[q])), train.y[q], cfg.tau, cfg.q)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % every == 0 or step == steps:
-                score(step)
-            if step == steps:
-                break
+    epochs = -(-steps // (len(train) // cfg.batch_size))          # enough epochs to make ``steps``
+    _fit(g, opt, pipeline.g_input(train.images), train.y, cfg, gen, epochs, "gsc", record=lambda epoch: None,
+         steps=steps, on_step=lambda step: score(step) if step % every == 0 or step == steps else None)
     return {"arch": arch, "ratio": ratio, "seed": seed, "steps": steps, "batch_size": cfg.batch_size,
             "large_batch": cfg.large_batch, "pools": pools, "seconds": round(time.perf_counter() - t0, 1),
             "curve": curve}

@@ -238,10 +238,13 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
     return AuxRun(g.eval(), loss, float(cfg.ratio), curves, time.perf_counter() - t0, pipeline)
 
 
-def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record) -> None:
-    """The training loop of :func:`train_auxiliary` (one SC / GSC step per mini-batch, as
-    Algorithm 2 line 8); ``record`` before training and after each epoch."""
+def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record, steps: int | None = None, on_step=None) -> None:
+    """The training loop of ``g`` alone (one SC / GSC step per mini-batch, as Algorithm 2 line 8):
+    ``record(epoch)`` before training and after each epoch, ``on_step(step)`` after each step;
+    stops after ``steps`` mini-batches when given. Shared by :func:`train_auxiliary` and
+    :func:`selecmix.diagnostics.g_pair_scan`."""
     record(0)
+    step = 0
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(y), generator=gen).to(y.device)
         for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
@@ -251,6 +254,11 @@ def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record) -> None:
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
+            step += 1
+            if on_step is not None:
+                on_step(step)
+            if step == steps:
+                return
         record(epoch)
 
 
