@@ -15,11 +15,13 @@ from .data import BiasedDataset, InputPipeline
 
 @torch.no_grad()
 def predictions(logits_fn: Callable[[torch.Tensor], torch.Tensor], ds: BiasedDataset, pipeline: InputPipeline,
-                device="cpu", batch_size: int = 2048) -> torch.Tensor:
-    """Predicted labels of a model (``logits_fn`` on f-inputs) for every sample of ``ds``."""
+                device="cpu", batch_size: int = 2048, inputs: torch.Tensor | None = None) -> torch.Tensor:
+    """Predicted labels of a model (``logits_fn`` on f-inputs) for every sample of ``ds``.
+    ``inputs``: ``pipeline.f_eval(ds.images)`` computed beforehand (saves converting them again)."""
     preds = []
     for start in range(0, len(ds), batch_size):
-        x = pipeline.f_eval(ds.images[start:start + batch_size], device)
+        x = (inputs[start:start + batch_size] if inputs is not None
+             else pipeline.f_eval(ds.images[start:start + batch_size], device))
         preds.append(logits_fn(x).argmax(1).cpu())
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 
@@ -36,9 +38,10 @@ def group_accuracy(pred: torch.Tensor, ds: BiasedDataset) -> dict[str, float]:
             "aligned": mean(ds.aligned), "conflicting": mean(ds.conflicting)}
 
 
-def evaluate(logits_fn, ds: BiasedDataset, pipeline: InputPipeline, device="cpu") -> dict[str, float]:
-    """Group accuracies of a model on one split."""
-    return group_accuracy(predictions(logits_fn, ds, pipeline, device), ds)
+def evaluate(logits_fn, ds: BiasedDataset, pipeline: InputPipeline, device="cpu",
+             inputs: torch.Tensor | None = None) -> dict[str, float]:
+    """Group accuracies of a model on one split (``inputs``: as in :func:`predictions`)."""
+    return group_accuracy(predictions(logits_fn, ds, pipeline, device, inputs=inputs), ds)
 
 
 def _same_key_pair_sum(z: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

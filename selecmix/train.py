@@ -81,6 +81,9 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     total = method.total_epochs()
     bar = _bar(total, start_epoch, cfg, progress)
     y_dev, b_dev = splits.train.y.to(device), splits.train.b.to(device)
+    # f's inputs of the evaluation splits, converted once where they never change (Colored MNIST)
+    eval_inputs = {split: pipeline.f_eval(getattr(splits, split).images, device) if pipeline.deterministic else None
+                   for split in ("valid", "test")}
     for epoch in range(start_epoch, total):
         if stop_after is not None and epoch - start_epoch >= stop_after:
             break
@@ -89,7 +92,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         record = {"epoch": epoch, "stage": method.stage(epoch), "loss": losses}
         method.train_mode(False)
         for split in ("valid", "test"):
-            record[split] = evaluate(method.logits, getattr(splits, split), pipeline, device)
+            record[split] = evaluate(method.logits, getattr(splits, split), pipeline, device, eval_inputs[split])
         method.train_mode(True)
         if method.mixer is not None:
             record["aux"] = method.mixer.epoch_stats()
@@ -132,7 +135,7 @@ def train_epoch(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b
     steps = 0
     for p in range(n_pools):
         idx = order[p * cfg.large_batch:(p + 1) * cfg.large_batch]
-        pool = Pool(idx, ctx.pipeline.f_train(ctx.train_images[idx], ctx.gen, ctx.device), y_dev[idx], b_dev[idx], ctx)
+        pool = Pool(idx, ctx.f_inputs(idx), y_dev[idx], b_dev[idx], ctx)
         for key, value in method.train_pool(pool).items():
             totals[key] = totals.get(key, 0.0) + value
         steps += -(-len(idx) // cfg.batch_size)

@@ -124,11 +124,34 @@ def test_result_file_schema_and_skip(tiny, tmp_path):
 def test_nan_loss_stops_with_a_clear_message(tiny, monkeypatch):
     from selecmix.data.transforms import InputPipeline
 
-    monkeypatch.setattr(InputPipeline, "f_train", lambda self, images, gen, device="cpu": torch.full(
+    # f's Colored MNIST inputs come from f_eval (converted once, then indexed: Context.f_inputs)
+    monkeypatch.setattr(InputPipeline, "f_eval", lambda self, images, device="cpu": torch.full(
         (len(images), 3, 28, 28), float("nan")))
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", **TINY)
     with pytest.raises(FloatingPointError, match="loss became nan.*Lower the learning rate"):
         train(cfg, splits=tiny, progress=False)
+
+
+def test_cached_inputs_give_the_same_numbers(tiny, monkeypatch):
+    """Colored MNIST's inputs are converted once per split (Context.f_inputs / g_inputs, the
+    evaluation inputs in train); converting them per pool instead changes no number."""
+    from selecmix.data.transforms import InputPipeline
+
+    def strip(result):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in result["history"]]
+
+    cfg = make_config("cmnist", 5.0, "selecmix", "fast", **TINY)
+    g_calls = []
+    g_input = InputPipeline.g_input
+    with monkeypatch.context() as m:   # the cache is used: f_train never called, g_input once
+        m.setattr(InputPipeline, "f_train", lambda *a, **k: pytest.fail("f_train called"))
+        m.setattr(InputPipeline, "g_input", lambda self, images, device="cpu": g_calls.append(len(images))
+                  or g_input(self, images, device))
+        cached = train(cfg, splits=tiny, progress=False)
+    assert g_calls == [len(tiny.train)]
+    monkeypatch.setattr(InputPipeline, "deterministic", property(lambda self: False))
+    uncached = train(cfg, splits=tiny, progress=False)
+    assert strip(cached) == strip(uncached) and len(strip(cached)) == cfg.epochs
 
 
 def test_same_seed_same_numbers(tiny):

@@ -55,6 +55,12 @@ class InputPipeline:
         self.input_scale = input_scale
         self.image_size = image_size or (224 if dataset == "bffhq" else None)
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether an image's inputs are the same every time (no augmentation, no resizing):
+        Colored MNIST. Training then converts each split once instead of in every epoch."""
+        return self.dataset == "cmnist"
+
     def _float(self, images: torch.Tensor, device) -> torch.Tensor:
         x = images.to(device, non_blocking=True).float().div_(255)
         if self.image_size and x.shape[-1] != self.image_size:

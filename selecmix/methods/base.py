@@ -30,10 +30,31 @@ class Context:
     device: torch.device
     gen: torch.Generator                 # the run's RNG for shuffling, augmentation and mixing
     train_images: torch.Tensor = None    # training images on the run's device
+    _f_cache: torch.Tensor | None = field(default=None, repr=False)
+    _g_cache: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
         return self.splits.train.num_classes
+
+    def f_inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        """f's training inputs of the training samples ``idx``. Where they are the same every epoch
+        (no augmentation: Colored MNIST) they are computed once for the whole training set and
+        indexed -- the same values as ``pipeline.f_train(train_images[idx])``, without converting
+        every image again in every epoch (about 15 % of an MLP epoch on a CPU)."""
+        if not self.pipeline.deterministic:
+            return self.pipeline.f_train(self.train_images[idx], self.gen, self.device)
+        if self._f_cache is None:
+            self._f_cache = self.pipeline.f_eval(self.train_images, self.device)
+        return self._f_cache[idx]
+
+    def g_inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        """The auxiliary model's inputs of the training samples ``idx`` (cached as :meth:`f_inputs`)."""
+        if not self.pipeline.deterministic:
+            return self.pipeline.g_input(self.train_images[idx], self.device)
+        if self._g_cache is None:
+            self._g_cache = self.pipeline.g_input(self.train_images, self.device)
+        return self._g_cache[idx]
 
 
 @dataclass
@@ -51,7 +72,7 @@ class Pool:
     def x_g(self) -> torch.Tensor:
         """The auxiliary model's input: unaugmented, clean scale (computed once per pool)."""
         if self._x_g is None:
-            self._x_g = self.ctx.pipeline.g_input(self.ctx.train_images[self.idx], self.ctx.device)
+            self._x_g = self.ctx.g_inputs(self.idx)
         return self._x_g
 
     def minibatches(self, size: int):

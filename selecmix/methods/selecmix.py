@@ -170,8 +170,7 @@ class SelecMixMixer(Mixer):
         self.stats.clear()
         if isinstance(self.aux, ContrastiveAux):
             train = self.ctx.splits.train
-            x_g = self.ctx.pipeline.g_input(self.ctx.train_images[self.probe.to(self.ctx.train_images.device)],
-                                            self.ctx.device)
+            x_g = self.ctx.g_inputs(self.probe.to(self.ctx.train_images.device))
             groups = similarity_groups(self.aux.embed(x_g), train.y_clean[self.probe].to(self.ctx.device),
                                        train.b[self.probe].to(self.ctx.device))
             out.update({f"sim_{k}": v for k, v in groups.items()})
@@ -194,8 +193,7 @@ def pretrain_aux(ctx: Context, aux, epochs: int) -> None:
         order = torch.randperm(len(train), generator=ctx.gen)
         for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
             idx = order[start:start + cfg.batch_size].to(ctx.device)
-            images = ctx.train_images[idx]
-            pool = Pool(idx, ctx.pipeline.f_train(images, ctx.gen, ctx.device), train.y.to(ctx.device)[idx],
+            pool = Pool(idx, ctx.f_inputs(idx), train.y.to(ctx.device)[idx],
                         train.b.to(ctx.device)[idx], ctx)
             aux.train_step(pool, torch.arange(len(idx), device=ctx.device))
 
