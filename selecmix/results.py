@@ -1,7 +1,8 @@
 """Run results: naming, atomic writing, reading, the paper's numbers and comparison tables.
 
 A result is one JSON file per run (dataset, ratio, method, variant, seed) holding the full
-config, where and when it ran (command, commit, date, device, torch version), the per-epoch
+config, where and when it ran (command, commit -- ``commits`` too when it was resumed under
+another commit --, date, device, torch version), the per-epoch
 history and the summary numbers. Accuracies are in percent.
 
 * ``best_test_*`` -- the best test accuracy over epochs: the paper's ("oracle") protocol;
@@ -155,15 +156,21 @@ def _best(history: list[dict], split: str, metric: str) -> float | None:
     return max(values) if values else None
 
 
-def build_result(cfg: Config, history: list[dict[str, Any]], wall: float, device: torch.device) -> dict[str, Any]:
-    """The result dict of a run from its per-epoch history (only the main stage counts)."""
+def build_result(cfg: Config, history: list[dict[str, Any]], wall: float, device: torch.device,
+                 commits: list[str] | None = None) -> dict[str, Any]:
+    """The result dict of a run from its per-epoch history (only the main stage counts).
+
+    ``commits``: the checkout's commit when each process that trained part of the run started
+    (a run resumed from a checkpoint can span several); ``commit`` is the last of them, and the
+    whole list is kept as ``commits`` when they differ. Default: the commit now."""
+    commits = list(dict.fromkeys(commits or [git_commit()]))
     main = [h for h in history if h.get("stage", "main") == "main"] or history
     result: dict[str, Any] = {
         "schema": SCHEMA, "name": run_name(cfg), "label": run_label(cfg),
         "dataset": cfg.dataset, "method": cfg.method, "ratio": cfg.ratio, "seed": cfg.seed,
         "profile": cfg.profile, "epochs": cfg.epochs, "config": to_dict(cfg),
         "command": _command(),
-        "commit": git_commit(), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "commit": commits[-1], **({"commits": commits} if len(commits) > 1 else {}), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "device": device_description(device), "torch": torch.__version__,
         "python": platform.python_version(), "wall_seconds": round(wall, 2),
     }

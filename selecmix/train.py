@@ -22,7 +22,7 @@ from .config import Config, to_dict
 from .data import BiasedSplits, InputPipeline, load_splits
 from .evaluate import active_units, bias_probe, evaluate
 from .methods import Context, Method, Pool, build_method
-from .results import atomic_torch_save, build_result, read_result, result_path, run_name, write_result
+from .results import atomic_torch_save, build_result, git_commit, read_result, result_path, run_name, write_result
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -71,8 +71,10 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     ckpt = ckpt_dir / f"{run_name(cfg)}.pt" if ckpt_dir is not None else None
     history: list[dict[str, Any]] = []
     start_epoch, wall = 0, 0.0
+    commits = [git_commit()]          # the code this process runs (checked when it starts)
     if resume and ckpt is not None and ckpt.exists():
-        start_epoch, history, wall = _load_checkpoint(ckpt, cfg, method, gen)
+        start_epoch, history, wall, earlier = _load_checkpoint(ckpt, cfg, method, gen)
+        commits = list(dict.fromkeys(earlier + commits))
     else:
         t0 = time.perf_counter()
         method.setup()
@@ -102,13 +104,13 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         if ckpt is not None:
             atomic_torch_save({"epoch_done": epoch + 1, "config": to_dict(cfg), "method": method.state_dict(),
                                "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                               "history": history, "wall": wall}, ckpt)
+                               "history": history, "wall": wall, "commits": commits}, ckpt)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(test=f"{record['test']['unbiased']:.1f}", loss=f"{losses.get('loss', 0):.3f}")
     if bar is not None:
         bar.close()
-    result = build_result(cfg, history, wall, device)
+    result = build_result(cfg, history, wall, device, commits)
     if len(history) < total:
         result["incomplete"] = True
     else:
@@ -221,7 +223,7 @@ def _load_checkpoint(ckpt: Path, cfg: Config, method: Method, gen: torch.Generat
     method.load_state_dict(state["method"])
     gen.set_state(state["gen"])
     torch.set_rng_state(state["torch_rng"])
-    return state["epoch_done"], state["history"], state["wall"]
+    return state["epoch_done"], state["history"], state["wall"], list(state.get("commits", []))
 
 
 def _bar(total: int, start: int, cfg: Config, progress: bool | None):

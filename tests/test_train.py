@@ -8,7 +8,7 @@ import torch
 
 from selecmix.config import METHODS, make_config
 from selecmix.methods.lff import LossEMA
-from selecmix.results import SCHEMA, read_result
+from selecmix.results import SCHEMA, read_result, result_path
 from selecmix.train import train
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
@@ -98,6 +98,20 @@ def test_resume_gives_the_same_numbers(method, tiny, tmp_path):
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]
     assert strip(full) == strip(resumed)
     assert full["best_test_unbiased"] == resumed["best_test_unbiased"]
+
+
+def test_a_run_resumed_under_another_commit_records_both(tiny, tmp_path, monkeypatch):
+    import selecmix.train as train_module
+
+    cfg = make_config("cmnist", 5.0, "vanilla", "fast", **{**TINY, "epochs": 3})
+    monkeypatch.setattr(train_module, "git_commit", lambda: "aaaa")
+    train(cfg, out=tmp_path, splits=tiny, progress=False, stop_after=2)
+    monkeypatch.setattr(train_module, "git_commit", lambda: "bbbb")
+    resumed = train(cfg, out=tmp_path, splits=tiny, progress=False, resume=True)
+    assert resumed["commit"] == "bbbb" and resumed["commits"] == ["aaaa", "bbbb"]
+    assert read_result(result_path(tmp_path, cfg))["commits"] == ["aaaa", "bbbb"]
+    fresh = train(cfg, out=tmp_path / "fresh", splits=tiny, progress=False)
+    assert fresh["commit"] == "bbbb" and "commits" not in fresh     # one commit: no list
 
 
 def test_result_file_schema_and_skip(tiny, tmp_path):
