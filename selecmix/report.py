@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .config import make_config
-from .results import PAPER_JTT, PAPER_TABLE6, aggregate, comparison_rows, is_full_scale, load_results
+from .results import PAPER_JTT, PAPER_TABLE6, aggregate, comparison_rows, is_collapsed, is_full_scale, load_results
 
 # How the book names the methods (the paper's column names).
 DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "lisa": "LISA",
@@ -167,11 +167,23 @@ def _fmt(values: list[float]) -> str:
     return f"{mean(values):.2f} ± {stdev(values):.2f} ({len(values)})"
 
 
+def _fmt_cell(cell) -> str:
+    """A cell of :func:`protocol_summary`: collapsed runs (stuck at chance, see
+    :func:`selecmix.results.is_collapsed`) are left out of the mean and counted beside ``n``."""
+    if cell is None or not cell.collapsed:
+        return _fmt(cell.values if cell else [])
+    healthy, k = cell.healthy, len(cell.collapsed)
+    if healthy is None:
+        return f"collapsed ({k})"
+    return _fmt(healthy.values)[:-1] + f" + {k} collapsed)"
+
+
 def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,
                      labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
     """Unbiased test accuracy of recorded runs under the three protocols, beside the paper's
-    (best-test) number: one row per (ratio, method), cells 'mean ± std (n)'. ``ratios`` defaults
-    to the ratios with at least one recorded run (all four of the paper when there is none)."""
+    (best-test) number: one row per (ratio, method), cells 'mean ± std (n)'; collapsed runs are
+    left out of the mean and counted, 'mean ± std (n + k collapsed)'. ``ratios`` defaults to the
+    ratios with at least one recorded run (all four of the paper when there is none)."""
     import pandas as pd
 
     from .results import paper_numbers
@@ -188,8 +200,7 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
             row = {"ratio (%)": f"{ratio:g}", "method": display_name(label),
                    "paper (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
             for p in PROTOCOLS:
-                cell = cells[p].get((label, float(ratio)))
-                row[p] = _fmt(cell.values if cell else [])
+                row[p] = _fmt_cell(cells[p].get((label, float(ratio))))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
 
@@ -467,6 +478,44 @@ def scan_table(scan: dict[str, Any] | None):
              "which seeds": ", ".join(map(str, s["dead_seeds"])) or "-",
              "mean active units, 16-unit layer": s["mean_active_last_layer"]} for s in scan["summary"]]
     return pd.DataFrame(rows).set_index(["input scale of f", "method"])
+
+
+def scan_ratio(scan: dict[str, Any]) -> float:
+    """The bias-conflicting ratio (percent) a collapse scan ran at (its ``--ratio``; default 1)."""
+    import re
+
+    found = re.search(r"--ratio\s+(\S+)", scan.get("command", ""))
+    return float(found.group(1)) if found else 1.0
+
+
+def collapse_by_ratio(scans: Iterable[dict[str, Any] | None], results: list[dict[str, Any]],
+                      method: str = "selecmix", dataset: str = "cmnist"):
+    """Per ratio, from the collapse scans (official inputs) and the recorded full-scale runs of
+    ``method`` (its plain variant): how many scanned seeds had a dead layer after the first
+    epoch, which ones, and for the seeds with a full run, whether the run collapsed -- and
+    whether the scan said so beforehand (it trains the same first epoch). None if no scan."""
+    import pandas as pd
+
+    rows = []
+    for scan in scans:
+        if scan is None:
+            continue
+        ratio = scan_ratio(scan)
+        scanned = {r["seed"]: r["dead_layer"] for r in scan["rows"]
+                   if r["method"] == method and r["input_scale"] == "official"}
+        if not scanned:
+            continue
+        full = {r["seed"]: is_collapsed(r) for r in results if r.get("dataset") == dataset
+                and r.get("label") == method and r.get("ratio") == ratio and is_full_scale(r)}
+        checked = sorted(seed for seed in full if seed in scanned)
+        rows.append({"ratio (%)": f"{ratio:g}", "seeds scanned": len(scanned),
+                     "dead after epoch 1": sum(scanned.values()),
+                     "which seeds": ", ".join(str(s) for s, dead in sorted(scanned.items()) if dead) or "-",
+                     "full runs (seeds)": ", ".join(map(str, sorted(full))) or "-",
+                     "collapsed full runs": ", ".join(str(s) for s in sorted(full) if full[s]) or "-",
+                     "scan foretold each": all(full[s] == scanned[s] for s in checked) if checked else None})
+    rows.sort(key=lambda row: float(row["ratio (%)"]))
+    return pd.DataFrame(rows).set_index("ratio (%)") if rows else None
 
 
 def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1", tolerance: float = 2.0):

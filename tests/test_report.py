@@ -72,6 +72,8 @@ def test_recorded_tables(live):
     van, sel = runs["Vanilla"], runs["V+Ours"]
     recorded = [as_paper(van, 0), as_paper(van, 1, 2.0), as_paper(sel, 0, 1.0),
                 as_paper(van, 0, input_scale="clean")]
+    stuck = as_paper(sel, 1)
+    stuck.update(best_test_unbiased=10.2, last_test_unbiased=10.1, valid_selected_test_unbiased=10.1)
     assert full_scale([van, sel]) == []                                 # fast runs are never full scale
     assert len(full_scale(recorded, "cmnist")) == 4
     reduced = as_paper(van, 0)
@@ -87,6 +89,10 @@ def test_recorded_tables(live):
     assert one.endswith("(1)") and "±" not in one                       # one run: no spread shown
     assert summary.loc[("1", "V+Ours"), "paper (best-test)"] == "83.55 ± 0.42"
     assert len(protocol_summary([])) == 24
+    with_stuck = protocol_summary(recorded + [stuck]).loc[("1", "V+Ours")]      # a collapsed run: counted, not averaged
+    assert with_stuck["best-test"] == one[:-1] + " + 1 collapsed)"
+    assert with_stuck["last-epoch"].endswith("(1 + 1 collapsed)")
+    assert protocol_summary([stuck]).loc[("1", "V+Ours"), "best-test"] == "collapsed (1)"
     rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
     assert rows[("vanilla", 1.0)]["n"] == 2 and rows[("vanilla", 1.0)]["paper_mean"] == 44.14
     assert rows[("DFA", 2.0)]["n"] == 0
@@ -166,3 +172,23 @@ def test_g_scan_table():
     assert t.loc[("MLP (ours)", 30), "positive precision (%)"] == 50.0
     assert t.loc[("ResNet18, CIFAR stem (official)", 0), "positive recall (%)"] == 60.0
     assert g_scan_table(None) is None
+
+
+def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
+    from selecmix.report import collapse_by_ratio, scan_ratio
+
+    runs, _ = live
+    trained = as_paper(runs["V+Ours"], seed=0)
+    collapsed = as_paper(runs["V+Ours"], seed=1)
+    collapsed.update(best_test_unbiased=10.3, last_test_unbiased=10.1)     # stuck at chance
+    row = lambda seed, dead: {"method": "selecmix", "seed": seed, "input_scale": "official", "dead_layer": dead}
+    scan = {"command": "python -m selecmix collapse-scan --seeds 3 --ratio 1",
+            "rows": [row(0, False), row(1, True), row(2, True), {**row(1, False), "input_scale": "clean"}]}
+    assert scan_ratio(scan) == 1.0 and scan_ratio({"command": "collapse-scan --seeds 3"}) == 1.0
+    t = collapse_by_ratio([scan, None], [trained, collapsed])
+    assert t.loc["1", "seeds scanned"] == 3 and t.loc["1", "dead after epoch 1"] == 2
+    assert t.loc["1", "which seeds"] == "1, 2" and t.loc["1", "collapsed full runs"] == "1"
+    assert t.loc["1", "full runs (seeds)"] == "0, 1" and bool(t.loc["1", "scan foretold each"])
+    wrong = {**scan, "rows": [row(0, True), row(1, True)]}                 # seed 0 trained: not foretold
+    assert not bool(collapse_by_ratio([wrong], [trained, collapsed]).loc["1", "scan foretold each"])
+    assert collapse_by_ratio([None], []) is None
