@@ -159,23 +159,15 @@ def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
     return frame.reindex(sorted(frame.columns, key=lambda c: float(c.split()[0])), axis=1)
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float], collapsed: int = 0) -> str:
+    """'mean ± std (n)' of the values; ``collapsed`` runs (left out of ``values``) are counted,
+    '(n + k collapsed)'."""
     if not values:
-        return "not yet recorded"
+        return f"collapsed ({collapsed})" if collapsed else "not yet recorded"
+    n = f"{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
     if len(values) == 1:  # one run has no spread: show no "± 0.00"
-        return f"{values[0]:.2f} (1)"
-    return f"{mean(values):.2f} ± {stdev(values):.2f} ({len(values)})"
-
-
-def _fmt_cell(cell) -> str:
-    """A cell of :func:`protocol_summary`: collapsed runs (stuck at chance, see
-    :func:`selecmix.results.is_collapsed`) are left out of the mean and counted beside ``n``."""
-    if cell is None or not cell.collapsed:
-        return _fmt(cell.values if cell else [])
-    healthy, k = cell.healthy, len(cell.collapsed)
-    if healthy is None:
-        return f"collapsed ({k})"
-    return _fmt(healthy.values)[:-1] + f" + {k} collapsed)"
+        return f"{values[0]:.2f} ({n})"
+    return f"{mean(values):.2f} ± {stdev(values):.2f} ({n})"
 
 
 def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,
@@ -200,7 +192,9 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
             row = {"ratio (%)": f"{ratio:g}", "method": display_name(label),
                    "paper (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
             for p in PROTOCOLS:
-                row[p] = _fmt_cell(cells[p].get((label, float(ratio))))
+                cell = cells[p].get((label, float(ratio)))
+                healthy = cell.healthy if cell else None     # collapsed runs: counted, not averaged
+                row[p] = _fmt(healthy.values if healthy else [], len(cell.collapsed) if cell else 0)
             rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
 

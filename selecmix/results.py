@@ -162,18 +162,20 @@ def build_result(cfg: Config, history: list[dict[str, Any]], wall: float, device
 
     ``commits``: the checkout's commit when each process that trained part of the run started
     (a run resumed from a checkpoint can span several); ``commit`` is the last of them, and the
-    whole list is kept as ``commits`` when they differ. Default: the commit now."""
-    commits = list(dict.fromkeys(commits or [git_commit()]))
+    whole list is kept as ``commits`` when there are several. Default: the commit now."""
+    commits = commits or [git_commit()]
     main = [h for h in history if h.get("stage", "main") == "main"] or history
     result: dict[str, Any] = {
         "schema": SCHEMA, "name": run_name(cfg), "label": run_label(cfg),
         "dataset": cfg.dataset, "method": cfg.method, "ratio": cfg.ratio, "seed": cfg.seed,
         "profile": cfg.profile, "epochs": cfg.epochs, "config": to_dict(cfg),
         "command": _command(),
-        "commit": commits[-1], **({"commits": commits} if len(commits) > 1 else {}), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "commit": commits[-1], "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "device": device_description(device), "torch": torch.__version__,
         "python": platform.python_version(), "wall_seconds": round(wall, 2),
     }
+    if len(commits) > 1:
+        result["commits"] = list(commits)
     if main:
         for metric in METRICS:
             result[f"best_test_{metric}"] = _best(main, "test", metric)

@@ -83,9 +83,6 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     total = method.total_epochs()
     bar = _bar(total, start_epoch, cfg, progress)
     y_dev, b_dev = splits.train.y.to(device), splits.train.b.to(device)
-    # f's inputs of the evaluation splits, converted once where they never change (Colored MNIST)
-    eval_inputs = {split: pipeline.f_eval(getattr(splits, split).images, device) if pipeline.deterministic else None
-                   for split in ("valid", "test")}
     for epoch in range(start_epoch, total):
         if stop_after is not None and epoch - start_epoch >= stop_after:
             break
@@ -94,7 +91,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
         record = {"epoch": epoch, "stage": method.stage(epoch), "loss": losses}
         method.train_mode(False)
         for split in ("valid", "test"):
-            record[split] = evaluate(method.logits, getattr(splits, split), pipeline, device, eval_inputs[split])
+            record[split] = evaluate(method.logits, getattr(splits, split), pipeline, device, ctx.eval_inputs(split))
         method.train_mode(True)
         if method.mixer is not None:
             record["aux"] = method.mixer.epoch_stats()
