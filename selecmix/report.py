@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .config import make_config
-from .results import PAPER_JTT, PAPER_TABLE6, aggregate, comparison_rows, is_collapsed, is_full_scale, load_results
+from .results import (PAPER_JTT, PAPER_TABLE6, aggregate, comparison_rows, format_runs, is_collapsed, is_full_scale,
+                      load_results)
 
 # How the book names the methods (the paper's column names).
 DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "lisa": "LISA",
@@ -159,17 +160,6 @@ def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
     return frame.reindex(sorted(frame.columns, key=lambda c: float(c.split()[0])), axis=1)
 
 
-def _fmt(values: list[float], collapsed: int = 0) -> str:
-    """'mean ± std (n)' of the values; ``collapsed`` runs (left out of ``values``) are counted,
-    '(n + k collapsed)'."""
-    if not values:
-        return f"collapsed ({collapsed})" if collapsed else "not yet recorded"
-    n = f"{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
-    if len(values) == 1:  # one run has no spread: show no "± 0.00"
-        return f"{values[0]:.2f} ({n})"
-    return f"{mean(values):.2f} ± {stdev(values):.2f} ({n})"
-
-
 def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,
                      labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
     """Unbiased test accuracy of recorded runs under the three protocols, beside the paper's
@@ -194,7 +184,7 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
             for p in PROTOCOLS:
                 cell = cells[p].get((label, float(ratio)))
                 healthy = cell.healthy if cell else None     # collapsed runs: counted, not averaged
-                row[p] = _fmt(healthy.values if healthy else [], len(cell.collapsed) if cell else 0)
+                row[p] = format_runs(healthy.values if healthy else [], len(cell.collapsed) if cell else 0)
             rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
 
@@ -348,7 +338,7 @@ def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
             for p, key in (("best-test", "best_test_unbiased"), ("last-epoch", "last_test_unbiased")):
                 vals = [r[key] for r in ours if r["label"] == lab and float(r["ratio"]) == ratio
                         and r["seed"] in seeds and r.get(key) is not None]
-                row[(name, p)] = _fmt(vals)
+                row[(name, p)] = format_runs(vals)
         rows[f"{display_name(base)}, {ratio:g} %"] = row
     if not rows:
         return None
@@ -383,8 +373,8 @@ def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
         row = {"method": name, "ratio (%)": ratio, "scale": scale,
                "paper, full scale (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
         for p, key in PROTOCOLS.items():
-            row[p] = _fmt([r[key] for r in runs if r.get(key) is not None])
-        row["best-test, conflicting"] = _fmt([r["best_test_conflicting"] for r in runs
+            row[p] = format_runs([r[key] for r in runs if r.get(key) is not None])
+        row["best-test, conflicting"] = format_runs([r["best_test_conflicting"] for r in runs
                                               if r.get("best_test_conflicting") is not None])
         rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])

@@ -25,7 +25,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -349,6 +349,18 @@ class Cell:
 
 
 CHANCE = {"cmnist": 10.0, "cifar10c": 10.0, "bffhq": 50.0}
+
+
+def format_runs(values: Sequence[float], collapsed: int = 0) -> str:
+    """'mean ± std (n)' of per-seed values (sample std); one value has no spread, '83.12 (1)';
+    ``collapsed`` runs (see :func:`is_collapsed`), left out of ``values``, are counted:
+    '(n + k collapsed)'."""
+    if not values:
+        return f"collapsed ({collapsed})" if collapsed else "not yet recorded"
+    n = f"{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
+    if len(values) == 1:
+        return f"{values[0]:.2f} ({n})"
+    return f"{mean(values):.2f} ± {stdev(values):.2f} ({n})"
 
 
 def is_collapsed(result: dict[str, Any]) -> bool:

@@ -327,26 +327,24 @@ def recorded(dataset: str = "cmnist", profile: str = "paper") -> list[dict]:
     return [r for r in found if r.get("profile") == profile and not r.get("incomplete")]
 
 
-def _cell(values: list[float]) -> str:
-    if not values:
-        return "not yet recorded"
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.2f} ± {sd:.2f} ({len(values)})"
-
-
 def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: float = 1.0,
                    paper: dict[str, dict[float, tuple[float, float]]] | None = None):
     """Recorded runs of one ratio under three model-selection rules -- best test epoch (the
     paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
-    beside the paper's best-test number. ``rows`` are ``(run label, display name)``."""
+    beside the paper's best-test number. ``rows`` are ``(run label, display name)``. Collapsed runs
+    (:func:`selecmix.results.is_collapsed`) are counted and left out of the mean, as in Table 1."""
     import pandas as pd
+
+    from .results import format_runs, is_collapsed
 
     keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
             "best validation epoch": "valid_selected_test_unbiased"}
     data = {}
     for label, name in rows:
         runs = [r for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
-        line = {col: _cell([r[key] for r in runs if r.get(key) is not None]) for col, key in keys.items()}
+        healthy = [r for r in runs if not is_collapsed(r)]
+        line = {col: format_runs([r[key] for r in healthy if r.get(key) is not None], len(runs) - len(healthy))
+                for col, key in keys.items()}
         ref = (paper or {}).get(label, {}).get(float(ratio))
         line["paper (best test)"] = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"
         data[name] = line
@@ -727,8 +725,10 @@ def table2_frame(results: list[dict] | None = None, dataset: str = "cmnist", rat
         data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: f"{m:.2f} ± {sd:.2f}" for s, (m, sd) in PAPER_TABLE2[p].items()}
                 for p in PAIR_SET_NAMES}
     else:
+        from .results import format_runs
+
         values = table2_values(results, dataset, ratio, method, key)
-        data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: _cell(values[p][s]) for s in SOURCES} for p in PAIR_SET_NAMES}
+        data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: format_runs(values[p][s]) for s in SOURCES} for p in PAIR_SET_NAMES}
     return pd.DataFrame(data).T[[SOURCE_NAMES[s] for s in SOURCES]]
 
 

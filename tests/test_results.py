@@ -72,3 +72,13 @@ def test_collapsed_runs_are_flagged_and_kept():
     text = format_table(comparison_rows(results, "cmnist", "1"), "cmnist")
     assert "(3*)" in text and "1 of 3 runs collapsed" in text and "85.00 ± 1.41 (n=2)" in text
     assert "1 collapsed; without: 85.00 ± 1.41" in status_markdown(results)
+
+
+def test_format_runs():
+    from selecmix.results import format_runs
+
+    assert format_runs([]) == "not yet recorded"
+    assert format_runs([], collapsed=2) == "collapsed (2)"
+    assert format_runs([83.123]) == "83.12 (1)"  # one seed has no spread: no "± 0.00"
+    assert format_runs([80.0, 82.0]) == "81.00 ± 1.41 (2)"  # sample std
+    assert format_runs([80.0, 82.0], collapsed=1) == "81.00 ± 1.41 (2 + 1 collapsed)"

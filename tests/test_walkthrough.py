@@ -193,7 +193,7 @@ def test_table2_labels_and_frames():
                _fake_result("lff_selecmix-pairsA", 75.0), _fake_result("lff_selecmix-pairsA", 99.0, ratio=5.0)]
     ours = W.table2_frame(results)
     assert ours.loc["Contradicting positives (A)", "GT (bias labels)"] == "71.00 ± 1.41 (2)"
-    assert ours.loc["Contradicting positives (A)", "Ours (GSC)"] == "75.00 ± 0.00 (1)"
+    assert ours.loc["Contradicting positives (A)", "Ours (GSC)"] == "75.00 (1)"  # one seed: no spread
     order = W.ordering_frame(results, live={"gsc": {"best_test_unbiased": 40.0}, "gt": {"best_test_unbiased": 50.0}})
     assert order.iloc[0, 0].startswith("Ours (GSC) > GT")
     assert order.loc["Contradicting positives (A)"].iloc[1] == "Ours (GSC) > GT (bias labels)"
@@ -207,9 +207,15 @@ def test_protocol_frame():
     from selecmix.results import paper_numbers
 
     frame = W.protocol_frame([_fake_result("lisa", 60.0, method="lisa")], rows, 1.0, paper_numbers("cmnist"))
-    assert frame.loc["+ LISA (AB)", "last epoch"] == "55.00 ± 0.00 (1)"
+    assert frame.loc["+ LISA (AB)", "last epoch"] == "55.00 (1)"
     assert frame.loc["+ Ours (AB), bias labels", "best test (paper protocol)"] == "not yet recorded"
     assert frame.loc["+ LISA (AB)", "paper (best test)"] == "74.42 ± 2.27"
+    # a collapsed run (chance accuracy) is counted, not averaged -- as in Table 1
+    runs = [_fake_result("lisa", 60.0, method="lisa"), _fake_result("lisa", 64.0, seed=1, method="lisa"),
+            _fake_result("lisa", 11.0, seed=2, method="lisa")]
+    frame = W.protocol_frame(runs, rows, 1.0)
+    assert frame.loc["+ LISA (AB)", "best test (paper protocol)"] == "62.00 ± 2.83 (2 + 1 collapsed)"
+    assert frame.loc["+ LISA (AB)", "paper (best test)"] == "–"
 
 
 def test_recorded_never_fails():
