@@ -476,7 +476,24 @@ def status_markdown(results: list[dict[str, Any]]) -> str:
                     if b and b.collapsed else f"{b.n if b else 0}"
                 lines.append(f"| {dataset} | {ratio:g} % | {display} | {ref[0]:.2f} ± {ref[1]:.2f} | {cell_b} | "
                              f"{cell_l} | {runs} |")
+    spent = compute_spent(results)
+    if spent:
+        where = "; ".join(f"{n} on {device} ({seconds / 3600:.1f} h)" for device, (n, seconds) in spent.items())
+        lines += ["", f"Compute spent on all recorded runs (this table's, the ablations' and the reduced study's; "
+                      f"wall-clock time of each run): {sum(n for n, _ in spent.values())} runs, "
+                      f"{sum(s for _, s in spent.values()) / 3600:.1f} hours -- {where}."]
     return "\n".join(lines) + "\n"
+
+
+def compute_spent(results: list[dict[str, Any]]) -> dict[str, tuple[int, float]]:
+    """``device -> (runs, seconds)``: the wall-clock time of the recorded runs, per device (a run
+    resumed from a checkpoint counts the time of all its parts)."""
+    spent: dict[str, tuple[int, float]] = {}
+    for r in results:
+        if r.get("wall_seconds") is not None:
+            n, seconds = spent.get(r.get("device", "unknown"), (0, 0.0))
+            spent[r.get("device", "unknown")] = (n + 1, seconds + float(r["wall_seconds"]))
+    return dict(sorted(spent.items(), key=lambda kv: -kv[1][1]))
 
 
 def write_status(folder: str | os.PathLike) -> Path:
@@ -487,6 +504,11 @@ def write_status(folder: str | os.PathLike) -> Path:
             "Full-scale runs recorded in `book/results` (paper profile; mean ± std over seeds, n = runs). "
             "Best epoch = the paper's protocol (best test accuracy over training); last epoch = what a user "
             "without an unbiased test set gets.\n\n" + status_markdown(results))
+    scans = [json.loads(p.read_text()) for p in sorted((folder / "investigations").glob("*.json"))]
+    scan_seconds = sum(float(s.get("wall_seconds") or 0) for s in scans)
+    if scan_seconds:
+        text += (f"\nThe investigations in `investigations/` (scans of many short runs) took another "
+                 f"{scan_seconds / 3600:.1f} hours.\n")
     path = folder / "STATUS.md"
     _atomic(path, lambda tmp: Path(tmp).write_text(text))
     return path

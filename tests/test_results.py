@@ -1,6 +1,8 @@
 """Aggregating results and comparing them with the paper's numbers."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from selecmix.config import make_config, to_dict
@@ -61,6 +63,19 @@ def test_status_markdown():
     assert "not yet recorded" in text
 
 
+def test_compute_spent_in_status():
+    from selecmix.results import compute_spent
+
+    runs = [dict(_fake("vanilla", 1.0, 0, 50.0, 49.0), wall_seconds=1800.0, device="cpu A"),
+            dict(_fake("lff", 1.0, 0, 80.0, 79.0), wall_seconds=5400.0, device="cpu A"),
+            dict(_fake("lff", 5.0, 0, 88.0, 87.0), wall_seconds=360.0, device="cuda B"),
+            _fake("selecmix", 1.0, 0, 85.0, 80.0)]                      # no wall time: not counted
+    assert compute_spent(runs) == {"cpu A": (2, 7200.0), "cuda B": (1, 360.0)}
+    text = status_markdown(runs)
+    assert "3 runs, 2.1 hours -- 2 on cpu A (2.0 h); 1 on cuda B (0.1 h)." in text
+    assert "Compute spent" not in status_markdown([_fake("selecmix", 1.0, 0, 85.0, 80.0)])
+
+
 def test_collapsed_runs_are_flagged_and_kept():
     results = [_fake("selecmix", 1.0, 0, 86.0, 82.0), _fake("selecmix", 1.0, 1, 84.0, 76.0),
                _fake("selecmix", 1.0, 2, 11.3, 10.1)]
@@ -82,3 +97,13 @@ def test_format_runs():
     assert format_runs([83.123]) == "83.12 (1)"  # one seed has no spread: no "± 0.00"
     assert format_runs([80.0, 82.0]) == "81.00 ± 1.41 (2)"  # sample std
     assert format_runs([80.0, 82.0], collapsed=1) == "81.00 ± 1.41 (2 + 1 collapsed)"
+
+
+def test_write_status_counts_investigation_time(tmp_path):
+    from selecmix.results import write_status
+
+    (tmp_path / "investigations").mkdir()
+    (tmp_path / "investigations" / "scan.json").write_text(json.dumps({"wall_seconds": 5400.0, "rows": []}))
+    text = write_status(tmp_path).read_text()
+    assert "took another 1.5 hours" in text and "| cmnist | 1 % | V+Ours |" in text
+    assert not list(tmp_path.glob("*.tmp*"))          # written atomically: no temporary file left
