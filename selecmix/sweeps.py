@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import PAPER_RATIOS, make_config
-from .results import result_path, run_name
+from .results import TABLE_SEEDS, result_path, run_name
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _runs(dataset, ratios, seeds, methods, **overrides) -> list[Run]:
     return [Run(dataset, r, m, s, extra) for r in ratios for s in seeds for m in methods]
 
 
-def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=(0, 1, 2)) -> list[Run]:
+def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=TABLE_SEEDS) -> list[Run]:
     """The runs of a named plan (one of :data:`PLANS`)."""
     ratios = tuple(ratios or PAPER_RATIOS[dataset])
     if name == "table1":   # Tables 1, 6, 7 (and Table 4's mixup rows); JTT only where Table 7 has it

@@ -331,17 +331,18 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
                    paper: dict[str, dict[float, tuple[float, float]]] | None = None):
     """Recorded runs of one ratio under three model-selection rules -- best test epoch (the
     paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
-    beside the paper's best-test number. ``rows`` are ``(run label, display name)``. Collapsed runs
-    (:func:`selecmix.results.is_collapsed`) are counted and left out of the mean, as in Table 1."""
+    beside the paper's best-test number; the tables' seeds only (:data:`selecmix.results.TABLE_SEEDS`).
+    ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.results.is_collapsed`)
+    are counted and left out of the mean, as in Table 1."""
     import pandas as pd
 
-    from .results import format_runs, is_collapsed
+    from .results import format_runs, is_collapsed, table_runs
 
     keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
             "best validation epoch": "valid_selected_test_unbiased"}
     data = {}
     for label, name in rows:
-        runs = [r for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
+        runs = [r for r in table_runs(results) if r["label"] == label and float(r["ratio"]) == float(ratio)]
         healthy = [r for r in runs if not is_collapsed(r)]
         line = {col: format_runs([r[key] for r in healthy if r.get(key) is not None], len(runs) - len(healthy))
                 for col, key in keys.items()}

@@ -192,3 +192,20 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     wrong = {**scan, "rows": [row(0, True), row(1, True)]}                 # seed 0 trained: not foretold
     assert not bool(collapse_by_ratio([wrong], [trained, collapsed]).loc["1", "scan foretold each"])
     assert collapse_by_ratio([None], []) is None
+
+
+def test_tables_average_three_seeds_and_collapse_effect_looks_further():
+    from selecmix.report import collapse_effect
+    from selecmix.results import comparison_rows
+
+    runs = [_fake("selecmix", 86.0), _fake("selecmix", 11.0, seed=1), _fake("selecmix", 84.0, seed=2),
+            _fake("selecmix", 88.0, seed=3), _fake("selecmix", 99.0, seed=4)]
+    assert len(full_scale(runs)) == 3 and len(full_scale(runs, seeds=None)) == 5
+    row = [r for r in comparison_rows(runs, "cmnist", "1") if r["label"] == "selecmix" and r["ratio"] == 1.0][0]
+    assert row["n"] == 3 and row["collapsed"] == 1            # seeds 3 and 4 stay out of Table 1
+    e = collapse_effect(runs).loc[("V+Ours", "1")]
+    assert e["runs"] == 3 and e["without collapsed"] == 85.0 and e["runs left"] == 2
+    # seed 1 collapsed: the first three seeds that trained are 0, 2 and 3 (not 4)
+    assert e["first 3 seeds that trained"] == "0, 2, 3" and e["their mean"] == 86.0
+    assert e["diff, their mean"] == round(86.0 - 83.55, 2)
+    assert collapse_effect(runs[:1]) is None
