@@ -503,8 +503,9 @@ def compute_spent(results: list[dict[str, Any]]) -> dict[str, tuple[int, float]]
     spent: dict[str, tuple[int, float]] = {}
     for r in results:
         if r.get("wall_seconds") is not None:
-            n, seconds = spent.get(r.get("device", "unknown"), (0, 0.0))
-            spent[r.get("device", "unknown")] = (n + 1, seconds + float(r["wall_seconds"]))
+            device = r.get("device", "unknown")
+            n, seconds = spent.get(device, (0, 0.0))
+            spent[device] = (n + 1, seconds + float(r["wall_seconds"]))
     return dict(sorted(spent.items(), key=lambda kv: -kv[1][1]))
 
 

@@ -22,6 +22,7 @@ import torch
 
 from .data import BiasedDataset, BiasedSplits
 from .mixing import beta_sample, choose_kind, sample_lambda, selecmix_batch
+from .results import PAPER_TABLE2, format_runs, is_collapsed, load_results, run_label, table_runs
 from .selection import KINDS, bias_label_pairs, bias_label_similarity, is_contradicting, pair_precision_recall
 
 SOURCES = ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")           # Table 2's columns, in the paper's order
@@ -318,7 +319,6 @@ def curves(results: dict[str, dict], metrics: Sequence[str] = ("unbiased", "conf
 def recorded(dataset: str = "cmnist", profile: str = "paper") -> list[dict]:
     """The recorded full-scale results of a dataset (``[]`` when none exist yet)."""
     from .book import results_dir
-    from .results import load_results
 
     try:
         found = load_results(results_dir(), dataset)
@@ -336,13 +336,12 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
     are counted and left out of the mean, as in Table 1."""
     import pandas as pd
 
-    from .results import format_runs, is_collapsed, table_runs
-
     keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
             "best validation epoch": "valid_selected_test_unbiased"}
     data = {}
+    results = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
     for label, name in rows:
-        runs = [r for r in table_runs(results) if r["label"] == label and float(r["ratio"]) == float(ratio)]
+        runs = [r for r in results if r["label"] == label]
         healthy = [r for r in runs if not is_collapsed(r)]
         line = {col: format_runs([r[key] for r in healthy if r.get(key) is not None], len(runs) - len(healthy))
                 for col, key in keys.items()}
@@ -696,7 +695,6 @@ def table2_label(similarity: str, pairs: str, method: str = "lff_selecmix", data
                  ratio: float = 1.0) -> str:
     """The run label of one cell of Table 2, e.g. ``lff_selecmix-simgt-pairsA``."""
     from .config import make_config
-    from .results import run_label
 
     return run_label(make_config(dataset, ratio, method, "paper", similarity=similarity, pairs=pairs))
 
@@ -721,13 +719,9 @@ def table2_frame(results: list[dict] | None = None, dataset: str = "cmnist", rat
     import pandas as pd
 
     if results is None:
-        from .results import PAPER_TABLE2
-
         data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: f"{m:.2f} ± {sd:.2f}" for s, (m, sd) in PAPER_TABLE2[p].items()}
                 for p in PAIR_SET_NAMES}
     else:
-        from .results import format_runs
-
         values = table2_values(results, dataset, ratio, method, key)
         data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: format_runs(values[p][s]) for s in SOURCES} for p in PAIR_SET_NAMES}
     return pd.DataFrame(data).T[[SOURCE_NAMES[s] for s in SOURCES]]
@@ -748,7 +742,6 @@ def ordering_frame(results: list[dict] | None = None, live: dict[str, dict] | No
     """The order of the similarity sources (best first) in the paper's Table 2, in our recorded
     runs and, if given, in the live runs (``live``: similarity -> result, pair set AB)."""
     import pandas as pd
-    from .results import PAPER_TABLE2
 
     cols = {"paper (Corrupted CIFAR-10 1 %, L+Ours)": orderings(
         {p: {s: m for s, (m, _) in PAPER_TABLE2[p].items()} for p in PAIR_SET_NAMES})}
