@@ -37,6 +37,16 @@ def _cache_dir(tmp_path_factory):
         os.environ["SELECMIX_CACHE"] = old
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny
+    models run fastest on one thread and do not stall when other jobs share the CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="session")
 def cmnist_embedded():
     """Colored MNIST at 1 % from the embedded 5,000-digit sample."""

@@ -11,15 +11,8 @@ from selecmix.custom import (config_for, easy_to_learn_check, folder_summary, fr
 from selecmix.data import load_splits
 from selecmix.data.sources import mnist_embedded
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not stall when other jobs share the CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 @pytest.fixture(scope="module")
 def digits():

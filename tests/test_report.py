@@ -5,7 +5,6 @@ import copy
 import math
 
 import pytest
-import torch
 
 from selecmix.config import make_config, to_dict
 from selecmix.report import (curves_explorer, curves_static, full_scale, lambda_table, mean_curve, plot_mean_curves, plot_runs,
@@ -15,15 +14,8 @@ from selecmix.results import run_label, run_name, write_result
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not stall when other jobs share the CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 @pytest.fixture(scope="module")
 def tiny():
