@@ -466,14 +466,16 @@ RECORDED_PROBES = {"lff": "LfF (GCE biased model)", "selecmix-simsc": "g trained
 def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[float] = (0.5, 1.0, 2.0, 5.0),
                          labels: dict[str, str] | None = None, profile: str | None = "paper"):
     """Table 3 from recorded runs: the ``aux_bias_probe`` each LfF / SelecMix run stores at its
-    end (same probe as :func:`probe_bias`), mean ± std over seeds, or "not yet recorded"."""
+    end (same probe as :func:`probe_bias`), mean ± std over the tables' seeds, or "not yet recorded";
+    runs whose ``f`` collapsed are kept: the probe is of ``g``, which trains either way."""
     import pandas as pd
 
     from .figures import cell_text, select, summarize
 
     results = list(results)
     labels = RECORDED_PROBES if labels is None else labels
-    data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe"))
+    data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe",
+                                                      leave_out_collapsed=False))
                          for label in labels] for r in ratios}
     frame = pd.DataFrame(data, index=list(labels.values()))
     frame.index.name = "biased model"

@@ -92,6 +92,27 @@ def test_aux_series_averages_seeds():
     assert FG.MISSING in " ".join(t.get_text() for t in fig.axes[1].texts)
 
 
+def test_figures_use_the_tables_seeds_and_leave_collapsed_runs_out():
+    """As the tables: seeds 0-2 only (extra V+Ours seeds stay out), and a run stuck at chance is
+    left out of an accuracy's mean and counted, not averaged in (it would pull the point down by
+    tens of points); g's statistics keep it."""
+    runs = [fake("selecmix", 86.0, seed=0), fake("selecmix", 84.0, seed=1), fake("selecmix", 11.35, seed=2),
+            fake("selecmix", 70.0, seed=3)]
+    assert [r["seed"] for r in FG.select(runs, "selecmix")] == [0, 1, 2]
+    assert len(FG.select(runs, "selecmix", seeds=None)) == 4
+    point = FG.summarize(FG.select(runs, "selecmix"))
+    assert point["mean"] == 85.0 and point["n"] == 2 and point["collapsed"] == 1
+    assert FG.cell_text(point) == "85.00 ± 1.41 (n=2 + 1 collapsed)"
+    kept = FG.summarize(FG.select(runs, "selecmix"), leave_out_collapsed=False)
+    assert kept["n"] == 3 and kept["collapsed"] == 0
+    assert FG.cell_text(FG.summarize([runs[2]])) == "collapsed (1)"
+    simultaneous = FG.pretrain_series(runs)["simultaneous"]
+    assert simultaneous["mean"] == 85.0 and simultaneous["collapsed"] == 1
+    clean = FG.noise_series(runs)["SelecMix (V+Ours)"][0]
+    assert clean["beta"] == 0.0 and clean["mean"] == 85.0 and clean["n"] == 2
+    assert FG.aux_series(runs, "selecmix", ["negative_precision"])["n"] == 3
+
+
 def test_one_real_tiny_run_flows_through():
     from selecmix.data import load_splits
     from selecmix.embedding import train_quietly
