@@ -517,6 +517,12 @@ def write_status(folder: str | os.PathLike) -> Path:
             "Full-scale runs recorded in `book/results` (paper profile; mean ± std over seeds, n = runs). "
             "Best epoch = the paper's protocol (best test accuracy over training); last epoch = what a user "
             "without an unbiased test set gets.\n\n" + status_markdown(results))
+    from .sweeps import progress_markdown       # sweeps imports this module
+
+    text += ("\nProgress of the sweep plans behind the book's Colored MNIST tables and figures (seeds 0, 1, 2; "
+             "recorded / planned runs; `python -m selecmix sweep --plan <plan>` trains the missing ones; Table 2's GSC "
+             "column shares its runs with Table 1's and Table 4's L+Ours rows):\n\n"
+             + progress_markdown(str(folder)))
     scans = [json.loads(p.read_text()) for p in sorted((folder / "investigations").glob("*.json"))]
     scan_seconds = sum(float(s.get("wall_seconds") or 0) for s in scans)
     if scan_seconds:

@@ -90,3 +90,26 @@ def test_plan_all_is_every_plan_once_headline_first():
     for name, ratios in (("table1", None), ("table2", (1.0,)), ("noise", (1.0,)), ("pretrain", (1.0,)),
                          ("table4", None), ("table5", None), ("scale", (1.0,))):
         assert {run_name(r.config()) for r in plan(name, "cmnist", ratios)} <= set(names), name
+
+
+def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
+    """The status page's progress table: recorded / planned per plan, from the files present (the
+    same set `plan all` trains), and '-' where the book plans no runs at the other ratios."""
+    from selecmix.results import result_path, write_status
+    from selecmix.sweeps import PLAN_FIGURES, plan, plan_progress
+
+    rows = {row["plan"]: row for row in plan_progress(str(tmp_path))}
+    assert set(rows) == set(PLAN_FIGURES)
+    assert rows["table5"]["1 %"] == (0, 18) and rows["table5"]["other ratios"] == (0, 54)
+    assert rows["noise"]["1 %"] == (0, 36) and rows["noise"]["other ratios"] is None
+    # together the rows cover exactly the runs of `plan all` (Table 2's GSC column shares its 9 runs
+    # with Table 1's and Table 4's L+Ours rows, so the counts add up to 9 more than that)
+    planned = sum(row[cell][1] for row in rows.values() for cell in ("1 %", "other ratios") if row[cell])
+    assert planned == len(plan("all", "cmnist")) + 9
+    for run in plan("table5", "cmnist", (1.0,))[:2]:               # two recorded runs (any content)
+        path = result_path(tmp_path, run.config())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    assert {row["plan"]: row for row in plan_progress(str(tmp_path))}["table5"]["1 %"] == (2, 18)
+    (tmp_path / "cmnist").rename(tmp_path / "elsewhere")          # write_status reads real results only
+    assert "| `noise` | Fig. 3 | 0 / 36 | - |" in write_status(tmp_path).read_text()
