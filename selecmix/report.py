@@ -434,7 +434,8 @@ def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", tabl
     """For the Table 1 cells with a collapsed run among the tables' seeds: the mean over all runs
     and over the others, each beside the paper (best-test protocol); and the mean over the first
     three seeds that trained, further seeds of ``results`` standing in for the collapsed ones --
-    what re-running a collapsed seed gives. None when no recorded run collapsed."""
+    what re-running a collapsed seed gives -- with their std and their last-epoch mean (the
+    honest protocol, against the same paper number). None when no recorded run collapsed."""
     import pandas as pd
 
     rows = []
@@ -446,6 +447,8 @@ def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", tabl
                           and float(x["ratio"]) == r["ratio"] and is_full_scale(x) and not is_collapsed(x)),
                          key=lambda x: x["seed"])[:len(TABLE_SEEDS)]
         first = mean(x["best_test_unbiased"] for x in trained) if trained else None
+        lasts = [x.get("last_test_unbiased") for x in trained]
+        last = mean(lasts) if trained and None not in lasts else None
         rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}", "runs": r["n"],
                      "collapsed": r["collapsed"], "paper": paper,
                      "all runs": round(r["ours_mean"], 2), "diff, all runs": round(r["diff"], 2),
@@ -454,7 +457,9 @@ def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", tabl
                      "runs left": healthy.n if healthy else 0,
                      "first 3 seeds that trained": ", ".join(str(x["seed"]) for x in trained) or "-",
                      "their mean": round(first, 2) if trained else None,
-                     "diff, their mean": round(first - paper, 2) if trained else None})
+                     "their std": round(stdev(x["best_test_unbiased"] for x in trained), 2) if len(trained) > 1 else None,
+                     "diff, their mean": round(first - paper, 2) if trained else None,
+                     "their last-epoch mean": round(last, 2) if last is not None else None})
     return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
 
 

@@ -199,5 +199,9 @@ def test_tables_average_three_seeds_and_collapse_effect_looks_further():
     assert e["runs"] == 3 and e["without collapsed"] == 85.0 and e["runs left"] == 2
     # seed 1 collapsed: the first three seeds that trained are 0, 2 and 3 (not 4)
     assert e["first 3 seeds that trained"] == "0, 2, 3" and e["their mean"] == 86.0
-    assert e["diff, their mean"] == round(86.0 - 83.55, 2)
+    assert e["diff, their mean"] == round(86.0 - 83.55, 2) and e["their std"] == 2.0
+    assert e["their last-epoch mean"] is None                  # the fakes have no last epoch
+    for r, last in zip(runs, (80.0, 10.0, 79.0, 84.0, 90.0)):
+        r["last_test_unbiased"] = last
+    assert collapse_effect(runs).loc[("V+Ours", "1")]["their last-epoch mean"] == 81.0
     assert collapse_effect(runs[:1]) is None
