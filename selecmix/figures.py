@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .config import make_config
-from .results import TABLE_SEEDS, is_collapsed, run_label
+from .results import TABLE_SEEDS, format_runs, is_collapsed, run_label, table_runs
 
 # The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
 NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
@@ -43,36 +43,29 @@ def select(results: Iterable[dict[str, Any]], label: str, dataset: str = "cmnist
            profile: str | None = "paper", seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
     """The complete runs with that label, dataset, ratio (None: any), profile (None: any) and seed
     (default the tables' seeds 0-2, :data:`~selecmix.results.TABLE_SEEDS`; None: every seed)."""
-    keep = None if seeds is None else set(seeds)
-    return [r for r in results if r.get("label") == label and r.get("dataset") == dataset
+    return [r for r in table_runs(results, seeds) if r.get("label") == label and r.get("dataset") == dataset
             and (ratio is None or math.isclose(float(r["ratio"]), ratio))
-            and (profile is None or r.get("profile") == profile) and not r.get("incomplete")
-            and (keep is None or r.get("seed") in keep)]
+            and (profile is None or r.get("profile") == profile) and not r.get("incomplete")]
 
 
 def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased",
               leave_out_collapsed: bool = True) -> dict[str, Any]:
-    """Mean, sample std (0 for one seed) and n of ``key`` over runs; mean None when there is none.
-    Runs whose ``f`` collapsed are left out and counted (``collapsed``) unless
+    """Mean, sample std (0 for one seed), n and the ``values`` of ``key`` over runs; mean None when
+    there is none. Runs whose ``f`` collapsed are left out and counted (``collapsed``) unless
     ``leave_out_collapsed`` is False (for statistics of ``g``, which a dead ``f`` does not touch)."""
-    dead = [r for r in runs if leave_out_collapsed and is_collapsed(r)]
-    values = [float(r[key]) for r in runs if r.get(key) is not None and not any(r is d for d in dead)]
+    kept = [r for r in runs if not (leave_out_collapsed and is_collapsed(r))]
+    values = [float(r[key]) for r in kept if r.get(key) is not None]
+    point = {"values": values, "n": len(values), "collapsed": len(runs) - len(kept)}
     if not values:
-        return {"mean": None, "std": None, "n": 0, "collapsed": len(dead)}
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "n": len(values), "collapsed": len(dead)}
+        return {**point, "mean": None, "std": None}
+    return {**point, "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
 def cell_text(point: dict[str, Any]) -> str:
-    """``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'85.53 ± 1.75
+    """A :func:`summarize` point as :func:`~selecmix.results.format_runs` writes it, with 'n=':
+    ``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'85.53 ± 1.75
     (n=2 + 1 collapsed)'``, ``'collapsed (1)'`` or ``'not yet recorded'``."""
-    dead = point.get("collapsed", 0)
-    if not point["n"]:
-        return f"collapsed ({dead})" if dead else MISSING
-    n = f"n={point['n']}" + (f" + {dead} collapsed" if dead else "")
-    if point["n"] == 1:
-        return f"{point['mean']:.2f} ({n})"
-    return f"{point['mean']:.2f} ± {point['std']:.2f} ({n})"
+    return format_runs(point["values"], point.get("collapsed", 0), n_prefix="n=")
 
 
 # --------------------------------------------------------------------------- Fig. 3: label noise

@@ -362,13 +362,13 @@ def table_runs(results: Iterable[dict[str, Any]], seeds: Iterable[int] | None = 
     return [r for r in results if keep is None or r.get("seed") in keep]
 
 
-def format_runs(values: Sequence[float], collapsed: int = 0) -> str:
+def format_runs(values: Sequence[float], collapsed: int = 0, n_prefix: str = "") -> str:
     """'mean ± std (n)' of per-seed values (sample std); one value has no spread, '83.12 (1)';
     ``collapsed`` runs (see :func:`is_collapsed`), left out of ``values``, are counted:
-    '(n + k collapsed)'."""
+    '(n + k collapsed)'. ``n_prefix`` labels the count, e.g. ``"n="`` gives '(n=3)'."""
     if not values:
         return f"collapsed ({collapsed})" if collapsed else "not yet recorded"
-    n = f"{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
+    n = f"{n_prefix}{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
     if len(values) == 1:
         return f"{values[0]:.2f} ({n})"
     return f"{mean(values):.2f} ± {stdev(values):.2f} ({n})"
