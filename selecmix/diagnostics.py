@@ -28,35 +28,47 @@ from .results import _atomic, device_description, git_commit
 
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
-                 ratio: float = 1.0, profile: str = "paper") -> dict[str, Any]:
-    """Train the first ``epochs`` epochs of one run (``profile`` settings, ``input_scale`` for f)
-    and return f's active units per hidden layer, its loss and its unbiased test accuracy then."""
+                 ratio: float = 1.0, profile: str = "paper", pairs: str = "AB") -> dict[str, Any]:
+    """Train the first ``epochs`` epochs of one run (``profile`` settings, ``input_scale`` for f,
+    SelecMix's pair set ``pairs``, Table 4) and return f's active units per hidden layer, its loss
+    and its unbiased test accuracy then."""
     from .train import train
 
-    cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale)
+    cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, pairs=pairs)
     run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
     units = active_units(run["method"].f, images)
     last = run["history"][-1]
-    return {"method": method, "seed": seed, "input_scale": input_scale, "epochs": epochs,
+    return {"method": method, "pairs": pairs, "seed": seed, "input_scale": input_scale, "epochs": epochs,
             "active_units": units, "dead_layer": min(units) == 0,
             "loss": round(last["loss"]["loss"], 4), "test_unbiased": round(last["test"]["unbiased"], 2)}
 
 
 def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "selecmix"),
                   seeds: Iterable[int] = range(10), scales: Iterable[str] = ("official", "clean"),
-                  epochs: int = 1, ratio: float = 1.0, profile: str = "paper") -> list[dict[str, Any]]:
-    """:func:`first_epochs` for every (input scale, method, seed): the rows of the scan."""
-    return [first_epochs(m, s, splits, scale, epochs, ratio, profile)
-            for scale in scales for m in methods for s in seeds]
+                  epochs: int = 1, ratio: float = 1.0, profile: str = "paper",
+                  pairs: Iterable[str] = ("AB",)) -> list[dict[str, Any]]:
+    """:func:`first_epochs` for every (input scale, method, pair set, seed): the rows of the scan.
+    The pair set only matters to the SelecMix methods; the others are scanned once."""
+    pairs = tuple(pairs)
+    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p)
+            for scale in scales for m in methods for p in (pairs if "selecmix" in m else ("AB",)) for s in seeds]
+
+
+def scan_label(row: dict[str, Any]) -> str:
+    """The table label of a scanned run: ``selecmix`` (pairs AB, the default) or ``selecmix-pairsB``,
+    as :func:`selecmix.results.run_label` names the full run of the same config. Scans recorded
+    before pair sets were scanned have no ``pairs`` and used AB."""
+    pairs = row.get("pairs", "AB")
+    return row["method"] if pairs == "AB" else f"{row['method']}-pairs{pairs}"
 
 
 def collapse_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (input scale, method): how many seeds ended the scan with a dead layer, and the mean
-    number of active units in f's narrowest (16-unit) layer."""
+    """Per (input scale, method and pair set -- :func:`scan_label`): how many seeds ended the scan
+    with a dead layer, and the mean number of active units in f's narrowest (16-unit) layer."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["input_scale"], r["method"]), []).append(r)
+        groups.setdefault((r["input_scale"], scan_label(r)), []).append(r)
     return [{"input_scale": scale, "method": method, "seeds": len(rs),
              "dead": sum(r["dead_layer"] for r in rs),
              "dead_seeds": [r["seed"] for r in rs if r["dead_layer"]],

@@ -488,6 +488,29 @@ def scan_ratio(scan: dict[str, Any]) -> float:
     return float(found.group(1)) if found else 1.0
 
 
+def _scan_vs_runs(scan: dict[str, Any], results: list[dict[str, Any]], label: str, dataset: str) -> dict[str, Any] | None:
+    """One row of :func:`collapse_by_ratio` / :func:`collapse_by_variant`: the seeds of ``label``
+    (a method plus pair set, :func:`selecmix.diagnostics.scan_label`) that ``scan`` found dead after
+    its first epoch (official inputs), and the recorded full runs of the same label, ratio and
+    seeds: which collapsed, and whether the scan said so beforehand. None if the scan has no such row."""
+    from .diagnostics import scan_label
+
+    ratio = scan_ratio(scan)
+    scanned = {r["seed"]: r["dead_layer"] for r in scan["rows"]
+               if scan_label(r) == label and r["input_scale"] == "official"}
+    if not scanned:
+        return None
+    full = {r["seed"]: is_collapsed(r) for r in results if r.get("dataset") == dataset
+            and r.get("label") == label and r.get("ratio") == ratio and is_full_scale(r)}
+    checked = sorted(seed for seed in full if seed in scanned)
+    return {"ratio (%)": f"{ratio:g}", "method": display_name(label), "seeds scanned": len(scanned),
+            "dead after epoch 1": sum(scanned.values()),
+            "which seeds": ", ".join(str(s) for s, dead in sorted(scanned.items()) if dead) or "-",
+            "full runs (seeds)": ", ".join(map(str, sorted(full))) or "-",
+            "collapsed full runs": ", ".join(str(s) for s in sorted(full) if full[s]) or "-",
+            "scan foretold each": all(full[s] == scanned[s] for s in checked) if checked else None}
+
+
 def collapse_by_ratio(scans: Iterable[dict[str, Any] | None], results: list[dict[str, Any]],
                       method: str = "selecmix", dataset: str = "cmnist"):
     """Per ratio, from the collapse scans (official inputs) and the recorded full-scale runs of
@@ -496,26 +519,21 @@ def collapse_by_ratio(scans: Iterable[dict[str, Any] | None], results: list[dict
     whether the scan said so beforehand (it trains the same first epoch). None if no scan."""
     import pandas as pd
 
-    rows = []
-    for scan in scans:
-        if scan is None:
-            continue
-        ratio = scan_ratio(scan)
-        scanned = {r["seed"]: r["dead_layer"] for r in scan["rows"]
-                   if r["method"] == method and r["input_scale"] == "official"}
-        if not scanned:
-            continue
-        full = {r["seed"]: is_collapsed(r) for r in results if r.get("dataset") == dataset
-                and r.get("label") == method and r.get("ratio") == ratio and is_full_scale(r)}
-        checked = sorted(seed for seed in full if seed in scanned)
-        rows.append({"ratio (%)": f"{ratio:g}", "seeds scanned": len(scanned),
-                     "dead after epoch 1": sum(scanned.values()),
-                     "which seeds": ", ".join(str(s) for s, dead in sorted(scanned.items()) if dead) or "-",
-                     "full runs (seeds)": ", ".join(map(str, sorted(full))) or "-",
-                     "collapsed full runs": ", ".join(str(s) for s in sorted(full) if full[s]) or "-",
-                     "scan foretold each": all(full[s] == scanned[s] for s in checked) if checked else None})
+    rows = [row for scan in scans if scan is not None
+            for row in [_scan_vs_runs(scan, results, method, dataset)] if row is not None]
     rows.sort(key=lambda row: float(row["ratio (%)"]))
-    return pd.DataFrame(rows).set_index("ratio (%)") if rows else None
+    return pd.DataFrame(rows).drop(columns="method").set_index("ratio (%)") if rows else None
+
+
+def collapse_by_variant(scans: Iterable[dict[str, Any] | None], results: list[dict[str, Any]],
+                        labels: Iterable[str], dataset: str = "cmnist"):
+    """:func:`collapse_by_ratio` per method and pair set (Table 4's rows, e.g. ``selecmix``,
+    ``selecmix-pairsA``, ``selecmix-pairsB``), from every scan that covers them. None if none does."""
+    import pandas as pd
+
+    rows = [row for label in labels for scan in scans if scan is not None
+            for row in [_scan_vs_runs(scan, results, label, dataset)] if row is not None]
+    return pd.DataFrame(rows).set_index(["ratio (%)", "method"]) if rows else None
 
 
 def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1", tolerance: float = 2.0):

@@ -29,6 +29,17 @@ def test_scan_rows_and_summary(small, tmp_path):
     assert read_scan(tmp_path / "missing.json") is None and not list(tmp_path.glob("*.tmp"))
 
 
+def test_scan_covers_pair_sets_for_selecmix_only(small):
+    from selecmix.diagnostics import scan_label
+
+    rows = collapse_scan(small, methods=("vanilla", "selecmix"), seeds=range(1), scales=("official",), epochs=1,
+                         profile="fast", pairs=("A", "B"))
+    assert [scan_label(r) for r in rows] == ["vanilla", "selecmix-pairsA", "selecmix-pairsB"]
+    assert [s["method"] for s in collapse_summary(rows)] == ["vanilla", "selecmix-pairsA", "selecmix-pairsB"]
+    # the pair set changes what f learns from in its first epoch
+    assert rows[1]["loss"] != rows[2]["loss"]
+
+
 def test_summary_counts_dead_seeds():
     rows = [{"input_scale": "official", "method": "selecmix", "seed": s, "active_units": u, "dead_layer": min(u) == 0}
             for s, u in enumerate([[30, 40, 5], [20, 20, 0], [25, 30, 3]])]

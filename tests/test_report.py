@@ -186,6 +186,26 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     assert collapse_by_ratio([None], []) is None
 
 
+def test_collapse_by_variant_separates_pair_sets(live):
+    from selecmix.report import collapse_by_variant
+
+    runs, _ = live
+    plain = as_paper(runs["V+Ours"], seed=0)
+    with_b = {**as_paper(runs["V+Ours"], seed=0), "label": "selecmix-pairsB", "best_test_unbiased": 11.3}
+    row = lambda seed, dead, **pairs: {"method": "selecmix", "seed": seed, "input_scale": "official",
+                                       "dead_layer": dead, **pairs}
+    old_scan = {"command": "collapse-scan --seeds 2", "rows": [row(0, False), row(1, False)]}     # no "pairs": AB
+    pair_scan = {"command": "collapse-scan --seeds 2 --pairs A B",
+                 "rows": [row(0, False, pairs="A"), row(1, True, pairs="A"), row(0, True, pairs="B"), row(1, False, pairs="B")]}
+    t = collapse_by_variant([old_scan, pair_scan], [plain, with_b], ["selecmix", "selecmix-pairsA", "selecmix-pairsB"])
+    assert list(t.index) == [("1", "V+Ours"), ("1", "V+Ours (pairsA)"), ("1", "V+Ours (pairsB)")]
+    assert t.loc[("1", "V+Ours"), "dead after epoch 1"] == 0 and t.loc[("1", "V+Ours"), "collapsed full runs"] == "-"
+    assert t.loc[("1", "V+Ours (pairsA)"), "which seeds"] == "1" and t.loc[("1", "V+Ours (pairsA)"), "scan foretold each"] is None
+    b = t.loc[("1", "V+Ours (pairsB)")]
+    assert b["which seeds"] == "0" and b["collapsed full runs"] == "0" and bool(b["scan foretold each"])
+    assert collapse_by_variant([None], [], ["selecmix"]) is None
+
+
 def test_tables_average_three_seeds_and_collapse_effect_looks_further():
     from selecmix.report import collapse_effect
     from selecmix.results import comparison_rows
