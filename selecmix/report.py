@@ -496,16 +496,17 @@ def _scan_vs_runs(scan: dict[str, Any], results: list[dict[str, Any]], label: st
     from .diagnostics import scan_label
 
     ratio = scan_ratio(scan)
-    scanned = {r["seed"]: r["dead_layer"] for r in scan["rows"]
-               if scan_label(r) == label and r["input_scale"] == "official"}
-    if not scanned:
+    rows = [r for r in scan["rows"] if scan_label(r) == label and r["input_scale"] == "official"]
+    if not rows:
         return None
+    scanned = {r["seed"]: r["dead_layer"] for r in rows}
     full = {r["seed"]: is_collapsed(r) for r in results if r.get("dataset") == dataset
             and r.get("label") == label and r.get("ratio") == ratio and is_full_scale(r)}
     checked = sorted(seed for seed in full if seed in scanned)
     return {"ratio (%)": f"{ratio:g}", "method": display_name(label), "seeds scanned": len(scanned),
             "dead after epoch 1": sum(scanned.values()),
             "which seeds": ", ".join(str(s) for s, dead in sorted(scanned.items()) if dead) or "-",
+            "mean active units, 16-unit layer": round(mean(r["active_units"][-1] for r in rows), 2),
             "full runs (seeds)": ", ".join(map(str, sorted(full))) or "-",
             "collapsed full runs": ", ".join(str(s) for s in sorted(full) if full[s]) or "-",
             "scan foretold each": all(full[s] == scanned[s] for s in checked) if checked else None}

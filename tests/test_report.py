@@ -173,7 +173,8 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     trained = as_paper(runs["V+Ours"], seed=0)
     collapsed = as_paper(runs["V+Ours"], seed=1)
     collapsed.update(best_test_unbiased=10.3, last_test_unbiased=10.1)     # stuck at chance
-    row = lambda seed, dead: {"method": "selecmix", "seed": seed, "input_scale": "official", "dead_layer": dead}
+    row = lambda seed, dead: {"method": "selecmix", "seed": seed, "input_scale": "official", "dead_layer": dead,
+                              "active_units": [30, 20, 0 if dead else 6]}
     scan = {"command": "python -m selecmix collapse-scan --seeds 3 --ratio 1",
             "rows": [row(0, False), row(1, True), row(2, True), {**row(1, False), "input_scale": "clean"}]}
     assert scan_ratio(scan) == 1.0 and scan_ratio({"command": "collapse-scan --seeds 3"}) == 1.0
@@ -181,6 +182,7 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     assert t.loc["1", "seeds scanned"] == 3 and t.loc["1", "dead after epoch 1"] == 2
     assert t.loc["1", "which seeds"] == "1, 2" and t.loc["1", "collapsed full runs"] == "1"
     assert t.loc["1", "full runs (seeds)"] == "0, 1" and bool(t.loc["1", "scan foretold each"])
+    assert t.loc["1", "mean active units, 16-unit layer"] == 2.0
     wrong = {**scan, "rows": [row(0, True), row(1, True)]}                 # seed 0 trained: not foretold
     assert not bool(collapse_by_ratio([wrong], [trained, collapsed]).loc["1", "scan foretold each"])
     assert collapse_by_ratio([None], []) is None
@@ -193,7 +195,7 @@ def test_collapse_by_variant_separates_pair_sets(live):
     plain = as_paper(runs["V+Ours"], seed=0)
     with_b = {**as_paper(runs["V+Ours"], seed=0), "label": "selecmix-pairsB", "best_test_unbiased": 11.3}
     row = lambda seed, dead, **pairs: {"method": "selecmix", "seed": seed, "input_scale": "official",
-                                       "dead_layer": dead, **pairs}
+                                       "dead_layer": dead, "active_units": [30, 20, 0 if dead else 3], **pairs}
     old_scan = {"command": "collapse-scan --seeds 2", "rows": [row(0, False), row(1, False)]}     # no "pairs": AB
     pair_scan = {"command": "collapse-scan --seeds 2 --pairs A B",
                  "rows": [row(0, False, pairs="A"), row(1, True, pairs="A"), row(0, True, pairs="B"), row(1, False, pairs="B")]}
@@ -203,6 +205,7 @@ def test_collapse_by_variant_separates_pair_sets(live):
     assert t.loc[("1", "V+Ours (pairsA)"), "which seeds"] == "1" and t.loc[("1", "V+Ours (pairsA)"), "scan foretold each"] is None
     b = t.loc[("1", "V+Ours (pairsB)")]
     assert b["which seeds"] == "0" and b["collapsed full runs"] == "0" and bool(b["scan foretold each"])
+    assert b["mean active units, 16-unit layer"] == 1.5
     assert collapse_by_variant([None], [], ["selecmix"]) is None
 
 
