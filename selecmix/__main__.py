@@ -120,9 +120,11 @@ def cmd_collapse_scan(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    splits = load_splits("cmnist", args.ratio, source="mnist", data_root=args.data_root)
-    rows = collapse_scan(splits, args.methods, range(args.seeds), args.scales, args.epochs, args.ratio,
-                         pairs=args.pairs)
+    rows = []
+    for beta in args.label_noise:          # one dataset per noise level, as the full runs load it
+        splits = load_splits("cmnist", args.ratio, source="mnist", data_root=args.data_root, label_noise=beta)
+        rows += collapse_scan(splits, args.methods, range(args.seeds), args.scales, args.epochs, args.ratio,
+                              pairs=args.pairs, label_noise=beta)
     for row in collapse_summary(rows):
         print(row)
     path = write_scan(args.out, rows, _command_line(), time.perf_counter() - t0)
@@ -254,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scales", nargs="+", default=["official", "clean"], choices=["official", "clean"])
     p.add_argument("--pairs", nargs="+", default=["AB"], choices=list(PAIR_SETS),
                    help="SelecMix pair sets to scan (Table 4; default AB, the method's own)")
+    p.add_argument("--label-noise", nargs="+", type=float, default=[0.0],
+                   help="label noise levels beta in percent to scan (Fig. 3; default 0)")
     p.add_argument("--epochs", type=int, default=1, help="epochs trained per seed before counting (default 1)")
     p.add_argument("--ratio", type=float, default=1.0, help="bias-conflicting ratio in percent (default 1)")
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])

@@ -24,41 +24,49 @@ from .config import make_config
 from .data import BiasedSplits
 from .data.transforms import InputPipeline
 from .evaluate import active_units
-from .results import _atomic, device_description, git_commit
+from .results import _atomic, device_description, git_commit, run_label
 
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
-                 ratio: float = 1.0, profile: str = "paper", pairs: str = "AB") -> dict[str, Any]:
+                 ratio: float = 1.0, profile: str = "paper", pairs: str = "AB",
+                 label_noise: float = 0.0) -> dict[str, Any]:
     """Train the first ``epochs`` epochs of one run (``profile`` settings, ``input_scale`` for f,
-    SelecMix's pair set ``pairs``, Table 4) and return f's active units per hidden layer, its loss
-    and its unbiased test accuracy then."""
+    SelecMix's pair set ``pairs`` of Table 4, ``label_noise`` of Fig. 3 -- ``splits`` must carry
+    that noise) and return f's active units per hidden layer, its loss and its unbiased test
+    accuracy then. ``label`` names the full run of the same method and variant
+    (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
     from .train import train
 
-    cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, pairs=pairs)
+    variant = {"pairs": pairs, "label_noise": float(label_noise)}
+    cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, **variant)
     run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
     units = active_units(run["method"].f, images)
     last = run["history"][-1]
-    return {"method": method, "pairs": pairs, "seed": seed, "input_scale": input_scale, "epochs": epochs,
-            "active_units": units, "dead_layer": min(units) == 0,
+    return {"method": method, "label": run_label(make_config("cmnist", ratio, method, profile, **variant)),
+            "pairs": pairs, "label_noise": float(label_noise), "seed": seed, "input_scale": input_scale,
+            "epochs": epochs, "active_units": units, "dead_layer": min(units) == 0,
             "loss": round(last["loss"]["loss"], 4), "test_unbiased": round(last["test"]["unbiased"], 2)}
 
 
 def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "selecmix"),
                   seeds: Iterable[int] = range(10), scales: Iterable[str] = ("official", "clean"),
                   epochs: int = 1, ratio: float = 1.0, profile: str = "paper",
-                  pairs: Iterable[str] = ("AB",)) -> list[dict[str, Any]]:
+                  pairs: Iterable[str] = ("AB",), label_noise: float = 0.0) -> list[dict[str, Any]]:
     """:func:`first_epochs` for every (input scale, method, pair set, seed): the rows of the scan.
-    The pair set only matters to the SelecMix methods; the others are scanned once."""
+    The pair set only matters to the SelecMix methods; the others are scanned once. ``splits``
+    carry ``label_noise`` (percent), the same for every row."""
     pairs = tuple(pairs)
-    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p)
+    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p, label_noise)
             for scale in scales for m in methods for p in (pairs if "selecmix" in m else ("AB",)) for s in seeds]
 
 
 def scan_label(row: dict[str, Any]) -> str:
-    """The table label of a scanned run: ``selecmix`` (pairs AB, the default) or ``selecmix-pairsB``,
+    """The table label of a scanned run (``selecmix``, ``selecmix-pairsB``, ``selecmix-noise0.5``),
     as :func:`selecmix.results.run_label` names the full run of the same config. Scans recorded
-    before pair sets were scanned have no ``pairs`` and used AB."""
+    before rows carried a label scanned the pair set AB (or ``pairs``) without label noise."""
+    if "label" in row:
+        return row["label"]
     pairs = row.get("pairs", "AB")
     return row["method"] if pairs == "AB" else f"{row['method']}-pairs{pairs}"
 

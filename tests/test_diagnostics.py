@@ -40,6 +40,17 @@ def test_scan_covers_pair_sets_for_selecmix_only(small):
     assert rows[1]["loss"] != rows[2]["loss"]
 
 
+def test_scan_rows_name_the_full_run_they_foretell():
+    from selecmix.diagnostics import scan_label
+
+    noisy = load_splits("cmnist", 1.0, source="embedded", train_size=1200, label_noise=2.0)
+    (row,) = collapse_scan(noisy, methods=("selecmix",), seeds=range(1), scales=("clean",), profile="fast",
+                           pairs=("B",), label_noise=2.0)
+    assert row["label"] == scan_label(row) == "selecmix-noise2-pairsB" and row["label_noise"] == 2.0
+    # rows recorded before they carried a label
+    assert scan_label({"method": "selecmix"}) == "selecmix" and scan_label({"method": "selecmix", "pairs": "A"}) == "selecmix-pairsA"
+
+
 def test_summary_counts_dead_seeds():
     rows = [{"input_scale": "official", "method": "selecmix", "seed": s, "active_units": u, "dead_layer": min(u) == 0}
             for s, u in enumerate([[30, 40, 5], [20, 20, 0], [25, 30, 3]])]
