@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 
@@ -153,6 +154,27 @@ def cmd_g_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partner_scan(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from .diagnostics import partner_scan, write_scan
+
+    torch.set_num_threads(args.threads)
+    missing = [p for p in args.checkpoints if not os.path.exists(p)]
+    if missing:
+        print(f"error: no such checkpoint: {', '.join(missing)} (runs keep them in <results>/checkpoints/)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    rows = partner_scan(args.checkpoints, args.pools)
+    for row in rows:
+        print(row, flush=True)
+    path = write_scan(args.out, rows, _command_line(), time.perf_counter() - t0, kind="partner-scan")
+    print(f"wrote {path}")
+    return 0
+
+
 def _command_line() -> str:
     import sys
 
@@ -264,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default="book/results/investigations/collapse_scan.json", help="the JSON file written")
     p.set_defaults(func=cmd_collapse_scan)
+
+    p = sub.add_parser("partner-scan", help="who g picks as partners, by the true labels (mislabelled vs bias-conflicting), from run checkpoints")
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files of SelecMix runs (<results>/checkpoints/*.pt)")
+    p.add_argument("--pools", type=int, default=20, help="random selection pools averaged (default 20)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--out", default="book/results/investigations/partner_scan.json", help="the JSON file written")
+    p.set_defaults(func=cmd_partner_scan)
 
     p = sub.add_parser("g-scan", help="pairs found by g of each architecture (MLP vs the official ResNet18) while it trains alone")
     p.add_argument("--archs", nargs="+", default=["mlp", "resnet18_cifar"], choices=["mlp", "resnet18", "resnet18_cifar"])

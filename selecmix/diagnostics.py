@@ -139,6 +139,48 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
             "curve": curve}
 
 
+# --------------------------------------------------------------------------- partners under label noise
+def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str, float]:
+    """Who SelecMix's ``g`` picks as partners, by the true labels (:func:`selecmix.selection.partner_sources`),
+    averaged over ``pools`` random selection pools of the training set: per pair kind, the share of
+    chosen partners that are mislabelled and that are genuine bias-conflicting samples. The base
+    rates -- their share of the training set -- come with them."""
+    from .methods.base import Pool
+    from .selection import KINDS, partner_sources
+
+    train, cfg = ctx.splits.train, ctx.cfg
+    gen = torch.Generator().manual_seed(seed)
+    sums = {f"{kind}_{what}": 0.0 for kind in KINDS for what in ("mislabelled", "conflicting")}
+    for _ in range(pools):
+        idx = torch.randperm(len(train), generator=gen)[:cfg.large_batch]
+        y, y_clean, b = (t[idx].to(ctx.device) for t in (train.y, train.y_clean, train.b))
+        pool = Pool(idx.to(ctx.device), None, y, b, ctx)
+        for kind in KINDS:
+            for what, share in partner_sources(method.mixer.aux.partners(pool, kind), y, y_clean, b).items():
+                sums[f"{kind}_{what}"] += share / pools
+    wrong = train.y != train.y_clean
+    return {**{k: round(v, 2) for k, v in sums.items()},
+            "base_mislabelled": round(100 * float(wrong.float().mean()), 2),
+            "base_conflicting": round(100 * float((~wrong & (train.b != train.y_clean)).float().mean()), 2)}
+
+
+def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> list[dict[str, Any]]:
+    """:func:`partner_sources_of` for the ``g`` of each checkpointed SelecMix run (as it ended, or
+    where an unfinished run stands), with the run's label, seed, epoch and f's active units."""
+    from .results import run_name
+    from .train import f_active_units, load_checkpointed
+
+    rows = []
+    for path in checkpoints:
+        method, ctx, state = load_checkpointed(path, finished=False)
+        if method.mixer is None or not hasattr(method.mixer, "aux"):
+            raise ValueError(f"{path} is not a SelecMix run ({ctx.cfg.method}): it has no partners to scan")
+        rows.append({"name": run_name(ctx.cfg), "label": run_label(ctx.cfg), "seed": ctx.cfg.seed,
+                     "label_noise": ctx.cfg.label_noise, "epoch": state["epoch_done"],
+                     "f_active_units": f_active_units(method, ctx), **partner_sources_of(method, ctx, pools)})
+    return rows
+
+
 def write_scan(path: str | os.PathLike, rows: list[dict[str, Any]], command: str, seconds: float,
                kind: str = "collapse-scan") -> Path:
     """Record a scan (rows, summary, command, commit, date, device, torch) atomically as JSON."""

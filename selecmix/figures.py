@@ -72,10 +72,12 @@ def cell_text(point: dict[str, Any]) -> str:
 def noise_series(results: Iterable[dict[str, Any]], dataset: str = "cmnist", ratio: float = 1.0,
                  key: str = "best_test_unbiased", betas: Sequence[float] = NOISE_BETAS,
                  methods: dict[str, str] | None = None, profile: str | None = "paper",
-                 include_clean: bool = True) -> dict[str, list[dict[str, Any]]]:
+                 include_clean: bool = True, seeds: Iterable[int] | None = TABLE_SEEDS) -> dict[str, list[dict[str, Any]]]:
     """Fig. 3: for each method (display name -> points), the unbiased accuracy at each label-noise
     level beta (percent of training labels replaced at random; runs labelled ``<method>-noise<beta>``).
-    ``include_clean`` adds beta = 0 from the runs without noise (label ``<method>``)."""
+    ``include_clean`` adds beta = 0 from the runs without noise (label ``<method>``). Points average
+    ``seeds`` (default the tables' 0-2; None: every recorded seed, so that the extra seeds trained
+    for collapsed runs count too), collapsed runs left out and counted."""
     results = list(results)
     methods = NOISE_METHODS if methods is None else methods
     grid = ((0.0,) if include_clean else ()) + tuple(betas)
@@ -85,7 +87,7 @@ def noise_series(results: Iterable[dict[str, Any]], dataset: str = "cmnist", rat
         for beta in grid:
             label = label_of(method, dataset, ratio, profile or "paper", label_noise=beta)
             points.append({"beta": beta, "label": label,
-                           **summarize(select(results, label, dataset, ratio, profile), key)})
+                           **summarize(select(results, label, dataset, ratio, profile, seeds), key)})
         series[display] = points
     return series
 

@@ -134,3 +134,19 @@ def pair_precision_recall(partner: torch.Tensor, y: torch.Tensor, b: torch.Tenso
     recall = (hit & discoverable).sum() / discoverable.sum().clamp_min(1)
     return {"precision": 100 * float(precision), "recall": 100 * float(recall),
             "selected": int(chosen.sum()), "discoverable": int(discoverable.sum())}
+
+
+def partner_sources(partner: torch.Tensor, y: torch.Tensor, y_clean: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+    """What the chosen partners of a pool really are, by the *true* labels (Fig. 3's label noise):
+    the share (percent of chosen partners) that are **mislabelled** (training label ``y`` differs
+    from the true class ``y_clean``) and the share that are genuine **bias-conflicting** samples
+    (correct label, bias attribute other than the true class). A mislabelled sample looks exactly
+    like a contradicting partner -- its label disagrees with its bias -- so
+    :func:`pair_precision_recall`, which uses the training labels, counts it as a hit."""
+    k = partner[partner >= 0]
+    if len(k) == 0:
+        return {"mislabelled": 0.0, "conflicting": 0.0}
+    wrong = y[k] != y_clean[k]
+    genuine = ~wrong & (b[k] != y_clean[k])
+    return {"mislabelled": 100 * float(wrong.float().mean()), "conflicting": 100 * float(genuine.float().mean())}
+

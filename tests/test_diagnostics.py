@@ -70,3 +70,30 @@ def test_g_pair_scan_learns_to_find_contradicting_positives(small, tmp_path):
     path = write_scan(tmp_path / "g.json", [scan], "test", 1.0, kind="g-scan")
     record = read_scan(path)
     assert record["kind"] == "g-scan" and "summary" not in record and record["rows"][0]["arch"] == "mlp"
+
+
+def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
+    """Fig. 3: a SelecMix run on noisy labels logs the share of its partners that carry a wrong
+    label; the partner scan reads the same from its checkpoint, beside the true bias-conflicting
+    share and both base rates. A run without noise logs no such share."""
+    from selecmix.config import make_config
+    from selecmix.diagnostics import partner_scan
+    from selecmix.train import train
+
+    noisy = load_splits("cmnist", 1.0, source="embedded", train_size=1200, label_noise=5.0)
+    cfg = make_config("cmnist", 1.0, "selecmix", "fast", epochs=2, label_noise=5.0)
+    run = train(cfg, out=tmp_path, splits=noisy, progress=False)
+    for record in run["history"]:          # one coin per pool: an epoch may mix one kind only
+        kinds = [k for k in ("positive", "negative") if f"{k}_precision" in record["aux"]]
+        assert kinds and all(0 <= record["aux"][f"{k}_mislabelled"] <= 100 for k in kinds)
+    (row,) = partner_scan(tmp_path.glob("checkpoints/*.pt"), pools=2)
+    assert row["label"] == "selecmix-noise5" and row["epoch"] == 2 and len(row["f_active_units"]) == 3
+    assert row["base_mislabelled"] == pytest.approx(5.0, abs=0.5) and 0 < row["base_conflicting"] < 2
+    assert all(0 <= row[f"{k}_{w}"] <= 100 for k in ("positive", "negative") for w in ("mislabelled", "conflicting"))
+    plain = train(make_config("cmnist", 1.0, "selecmix", "fast", epochs=1), splits=load_splits(
+        "cmnist", 1.0, source="embedded", train_size=1200), progress=False)
+    assert not any(k.endswith("_mislabelled") for k in plain["history"][0]["aux"])
+    vanilla = make_config("cmnist", 1.0, "vanilla", "fast", epochs=1, label_noise=5.0)
+    train(vanilla, out=tmp_path / "v", splits=noisy, progress=False)
+    with pytest.raises(ValueError, match="not a SelecMix run"):
+        partner_scan((tmp_path / "v" / "checkpoints").glob("*.pt"))

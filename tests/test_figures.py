@@ -110,6 +110,8 @@ def test_figures_use_the_tables_seeds_and_leave_collapsed_runs_out():
     assert simultaneous["mean"] == 85.0 and simultaneous["collapsed"] == 1
     clean = FG.noise_series(runs)["SelecMix (V+Ours)"][0]
     assert clean["beta"] == 0.0 and clean["mean"] == 85.0 and clean["n"] == 2
+    every_seed = FG.noise_series(runs, seeds=None)["SelecMix (V+Ours)"][0]      # seed 3 stands in for seed 2
+    assert every_seed["values"] == [86.0, 84.0, 70.0] and every_seed["collapsed"] == 1
     assert FG.aux_series(runs, "selecmix", ["negative_precision"])["n"] == 3
 
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from selecmix.mixing import choose_kind, lisa_partners, mixup_batch, sample_lambda, select_and_mix, selecmix_batch
-from selecmix.selection import (contradicting_pairs, gce_similarity, is_contradicting,
-                                pair_precision_recall)
+from selecmix.selection import (contradicting_pairs, gce_similarity, is_contradicting, pair_precision_recall,
+                                partner_sources)
 
 
 def _brute(z, y, kind):
@@ -76,6 +76,17 @@ def test_precision_recall_by_hand():
 
 
 # --------------------------------------------------------------------------- Algorithm 1
+def test_partner_sources_use_the_true_labels():
+    y_clean = torch.tensor([0, 0, 1, 1, 2])
+    y = torch.tensor([0, 0, 1, 2, 2])            # sample 3: a 1 labelled 2
+    b = torch.tensor([0, 1, 1, 1, 0])            # sample 1: a genuine bias-conflicting 0; sample 4 too
+    partner = torch.tensor([3, 1, -1, 4, 0])     # chosen: 3 (mislabelled), 1 (conflicting), 4 (conflicting), 0
+    assert partner_sources(partner, y, y_clean, b) == {"mislabelled": 25.0, "conflicting": 50.0}
+    # precision by the training labels counts the mislabelled 1 as a contradicting positive of a true 2
+    assert bool(is_contradicting(torch.tensor([4]), torch.tensor([3]), y, b, "positive"))
+    assert partner_sources(torch.full((5,), -1), y, y_clean, b) == {"mislabelled": 0.0, "conflicting": 0.0}
+
+
 def test_lambda_law():
     lam = sample_lambda(100000, torch.Generator().manual_seed(0))
     assert lam.min() >= 0 and lam.max() <= 0.5

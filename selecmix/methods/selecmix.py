@@ -23,7 +23,7 @@ from ..evaluate import similarity_groups
 from ..losses import gce_loss, gsc_loss, supcon_loss
 from ..mixing import choose_kind, sample_lambda, selecmix_batch
 from ..models import ContrastiveModel, make_classifier
-from ..selection import bias_label_pairs, gce_similarity, pair_precision_recall, pairs_from_similarity
+from ..selection import bias_label_pairs, gce_similarity, pair_precision_recall, pairs_from_similarity, partner_sources
 from .base import Context, Method, Mixer, Pool, adam
 
 
@@ -153,6 +153,9 @@ class SelecMixMixer(Mixer):
         found = pair_precision_recall(partner, pool.y, pool.b, kind)
         self.stats[f"{kind}_precision"].append(found["precision"])
         self.stats[f"{kind}_recall"].append(found["recall"])
+        if self.ctx.cfg.label_noise > 0:          # Fig. 3: how many partners carry a wrong label
+            y_clean = self.ctx.splits.train.y_clean[pool.idx.cpu()].to(pool.y.device)
+            self.stats[f"{kind}_mislabelled"].append(partner_sources(partner, pool.y, y_clean, pool.b)["mislabelled"])
         return partner, lam
 
     def loss(self, f, pool: Pool, q: torch.Tensor, state) -> torch.Tensor:
