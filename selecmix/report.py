@@ -579,3 +579,25 @@ def g_scan_table(scan: dict[str, Any] | None):
     frame.index.names = ["g", "steps of g"]
     frame.columns = [c.replace("_", " ") + " (%)" for c in frame.columns]
     return frame
+
+
+def partner_table(scan: dict[str, Any] | None, results: Iterable[dict[str, Any]] = ()):
+    """The recorded partner scan (:func:`selecmix.diagnostics.partner_scan`) as a DataFrame: per
+    scanned run, the share (%) of g's contradicting positives and negatives that are mislabelled
+    and that are genuine bias-conflicting samples, beside both base rates, f's active units and the
+    run's best test accuracy (from ``results``, when recorded). None when the scan is not recorded."""
+    import pandas as pd
+
+    if scan is None:
+        return None
+    best = {r.get("name"): r.get("best_test_unbiased") for r in results}
+    rows = [{"run": f"{display_name(r['label'])}, seed {r['seed']}", "beta (%)": f"{r['label_noise']:g}",
+             "epoch": r["epoch"],
+             "mislabelled: in the data": r["base_mislabelled"],
+             "mislabelled: positives": r["positive_mislabelled"], "mislabelled: negatives": r["negative_mislabelled"],
+             "bias-conflicting: in the data": r["base_conflicting"],
+             "bias-conflicting: positives": r["positive_conflicting"],
+             "bias-conflicting: negatives": r["negative_conflicting"],
+             "f active units": str(r["f_active_units"]), "best test": best.get(r["name"])}
+            for r in sorted(scan["rows"], key=lambda r: (r["label_noise"], r["seed"]))]
+    return pd.DataFrame(rows).set_index("run")

@@ -228,3 +228,19 @@ def test_tables_average_three_seeds_and_collapse_effect_looks_further():
         r["last_test_unbiased"] = last
     assert collapse_effect(runs).loc[("V+Ours", "1")]["their last-epoch mean"] == 81.0
     assert collapse_effect(runs[:1]) is None
+
+
+def test_partner_table_sets_shares_beside_base_rates():
+    from selecmix.report import partner_table
+
+    row = lambda beta, seed, wrong: {"name": f"cmnist-1pct-selecmix-noise{beta:g}-s{seed}-paper", "label": f"selecmix-noise{beta:g}",
+                                     "seed": seed, "label_noise": beta, "epoch": 200, "f_active_units": [30, 20, 4],
+                                     "positive_mislabelled": wrong, "negative_mislabelled": wrong + 1,
+                                     "positive_conflicting": 40.0, "negative_conflicting": 41.0,
+                                     "base_mislabelled": beta, "base_conflicting": 1.0}
+    scan = {"rows": [row(2.0, 0, 60.0), row(0.5, 1, 25.0)]}
+    t = partner_table(scan, [{"name": "cmnist-1pct-selecmix-noise2-s0-paper", "best_test_unbiased": 11.3}])
+    assert list(t.index) == ["V+Ours (noise0.5), seed 1", "V+Ours (noise2), seed 0"]      # by beta
+    assert t.loc["V+Ours (noise2), seed 0", "mislabelled: negatives"] == 61.0
+    assert t.loc["V+Ours (noise2), seed 0", "best test"] == 11.3
+    assert math.isnan(t.loc["V+Ours (noise0.5), seed 1", "best test"]) and partner_table(None) is None      # not recorded
