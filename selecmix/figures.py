@@ -26,7 +26,7 @@ from .results import TABLE_SEEDS, format_runs, is_collapsed, run_label, table_ru
 
 # The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
 NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
-NOISE_METHODS = {"vanilla": "Vanilla", "lff": "LfF", "selecmix": "SelecMix (V+Ours)"}
+NOISE_METHODS = {"vanilla": "Vanilla", "lff": "LfF", "selecmix": "SelecMix (V+Ours)", "lff_selecmix": "SelecMix (L+Ours)"}
 PRETRAIN_EPOCHS = (0, 1, 5, 25, 100, 200)
 SIMILARITY_NAMES = {"gsc": "GSC", "sc": "SC"}
 MISSING = "not yet recorded"

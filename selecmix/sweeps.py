@@ -73,9 +73,9 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=TABLE_SEEDS) -> 
     if name == "table2":   # similarity source x pair set, on L+Ours as the paper's Table 2
         return [run for pairs in ("AB", "A", "B") for sim in ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")
                 for run in _runs(dataset, ratios, seeds, ("lff_selecmix",), pairs=pairs, similarity=sim)]
-    if name == "noise":    # Fig. 3: label noise beta at alpha = 1 %
+    if name == "noise":    # Fig. 3: label noise beta at alpha = 1 % (L+Ours too: the paper does not say which "Ours")
         return [run for beta in (0.5, 1.0, 2.0, 5.0)
-                for run in _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), label_noise=beta)]
+                for run in _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix", "lff_selecmix"), label_noise=beta)]
     if name == "pretrain":  # Fig. 5: frozen pretrained g (GSC and SC) after k epochs
         return [run for sim in ("gsc", "sc") for k in (0, 1, 5, 25, 100, 200)
                 for run in _runs(dataset, ratios, seeds, ("selecmix",), similarity=sim, g_pretrain_epochs=k)]

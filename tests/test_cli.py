@@ -101,7 +101,7 @@ def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
     rows = {row["plan"]: row for row in plan_progress(str(tmp_path))}
     assert set(rows) == set(PLAN_FIGURES)
     assert rows["table5"]["1 %"] == (0, 18) and rows["table5"]["other ratios"] == (0, 54)
-    assert rows["noise"]["1 %"] == (0, 36) and rows["noise"]["other ratios"] is None
+    assert rows["noise"]["1 %"] == (0, 48) and rows["noise"]["other ratios"] is None
     # together the rows cover exactly the runs of `plan all` (Table 2's GSC column shares its 9 runs
     # with Table 1's and Table 4's L+Ours rows, so the counts add up to 9 more than that)
     planned = sum(row[cell][1] for row in rows.values() for cell in ("1 %", "other ratios") if row[cell])
@@ -112,4 +112,4 @@ def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
         path.write_text("{}")
     assert {row["plan"]: row for row in plan_progress(str(tmp_path))}["table5"]["1 %"] == (2, 18)
     (tmp_path / "cmnist").rename(tmp_path / "elsewhere")          # write_status reads real results only
-    assert "| `noise` | Fig. 3 | 0 / 36 | - |" in write_status(tmp_path).read_text()
+    assert "| `noise` | Fig. 3 | 0 / 48 | - |" in write_status(tmp_path).read_text()
