@@ -158,10 +158,8 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
         for kind in KINDS:
             for what, share in partner_sources(method.mixer.aux.partners(pool, kind), y, y_clean, b).items():
                 sums[f"{kind}_{what}"] += share / pools
-    wrong = train.y != train.y_clean
-    return {**{k: round(v, 2) for k, v in sums.items()},
-            "base_mislabelled": round(100 * float(wrong.float().mean()), 2),
-            "base_conflicting": round(100 * float((~wrong & (train.b != train.y_clean)).float().mean()), 2)}
+    base = partner_sources(torch.arange(len(train)), train.y, train.y_clean, train.b)   # every sample "chosen"
+    return {**{k: round(v, 2) for k, v in sums.items()}, **{f"base_{k}": round(v, 2) for k, v in base.items()}}
 
 
 def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> list[dict[str, Any]]:

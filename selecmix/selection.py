@@ -149,4 +149,3 @@ def partner_sources(partner: torch.Tensor, y: torch.Tensor, y_clean: torch.Tenso
     wrong = y[k] != y_clean[k]
     genuine = ~wrong & (b[k] != y_clean[k])
     return {"mislabelled": 100 * float(wrong.float().mean()), "conflicting": 100 * float(genuine.float().mean())}
-
