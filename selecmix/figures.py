@@ -112,18 +112,42 @@ def _plot_points(ax, points: list[dict[str, Any]], x: str, **style) -> bool:
     return True
 
 
-def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = "", ylabel: str = "unbiased test accuracy (%)"):
-    """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta.
-    Methods without any run are listed on the plot as not yet recorded."""
+def _mark_collapsed(ax, points: list[dict[str, Any]], x: str, y: float, color: str) -> int:
+    """Marks the collapsed runs of each point so that a line does not silently skip them: an 'x'
+    at ``y`` (chance) where every run collapsed, '+k collapsed' beside a point where some did.
+    Returns how many points had every run collapsed."""
+    dead = [p for p in points if p.get("collapsed") and not p["n"]]
+    if dead:
+        ax.scatter([p[x] for p in dead], [y] * len(dead), marker="x", s=60, color=color, zorder=3)
+    for p in points:
+        if p.get("collapsed") and p["n"]:
+            ax.annotate(f"+{p['collapsed']} collapsed", (p[x], p["mean"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7, color=color)
+    return len(dead)
+
+
+def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = "", ylabel: str = "unbiased test accuracy (%)",
+               chance: float = 10.0):
+    """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta; the
+    line joins the means over the runs that trained. Collapsed runs (f never above chance, see
+    :func:`~selecmix.results.is_collapsed`) are marked instead of dropped silently: an 'x' at
+    ``chance`` where every run of a point collapsed, '+k collapsed' beside a mean that leaves k
+    out. Methods without any run are listed on the plot as not yet recorded."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6))
+        _, ax = plt.subplots(figsize=(7.5, 3.6))
     drawn = 0
+    any_dead = False
     for i, (name, points) in enumerate(series.items()):
         color = f"C{i}"
         if _plot_points(ax, points, "beta", color=color, label=f"{name} (n={max(p['n'] for p in points)})"):
             drawn += 1
+        elif any(p.get("collapsed") for p in points):
+            ax.plot([], [], ls="", marker="x", color=color, label=f"{name}: every run collapsed")
         else:
             ax.plot([], [], ls="", label=f"{name}: {MISSING}")
+        any_dead |= _mark_collapsed(ax, points, "beta", chance, color) > 0
+    if any_dead:
+        ax.scatter([], [], marker="x", color="grey", label="x: every run collapsed (f at chance)")
     betas = sorted({p["beta"] for points in series.values() for p in points})
     ax.set_xscale("symlog", linthresh=0.5)
     ax.set_xticks(betas, [f"{b:g}" for b in betas])
@@ -131,7 +155,7 @@ def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = ""
     ax.set_ylabel(ylabel)
     if not drawn:
         ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # outside: the lines fill the axes
     if title:
         ax.set_title(title, fontsize=10)
     return ax

@@ -115,6 +115,20 @@ def test_figures_use_the_tables_seeds_and_leave_collapsed_runs_out():
     assert FG.aux_series(runs, "selecmix", ["negative_precision"])["n"] == 3
 
 
+def test_plot_noise_marks_collapsed_points():
+    runs = [fake("selecmix", 86.0), fake("selecmix", 11.35, seed=1),            # one of two clean runs collapsed
+            fake("selecmix", 11.35, label_noise=1), fake("selecmix", 11.36, seed=1, label_noise=1),
+            fake("lff", 11.35, label_noise=1)]
+    series = FG.noise_series(runs, methods={"selecmix": "SelecMix", "lff": "LfF"})
+    ax = FG.plot_noise(series)
+    crosses = [c.get_offsets().tolist() for c in ax.collections if len(c.get_offsets())]
+    assert [1.0, 10.0] in [xy for group in crosses for xy in group]     # beta 1 %: every run dead, drawn at chance
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["+1 collapsed"]                                      # beta 0: mean of one, one left out
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "LfF: every run collapsed" in legend and "x: every run collapsed (f at chance)" in legend
+
+
 def test_one_real_tiny_run_flows_through():
     from selecmix.data import load_splits
     from selecmix.embedding import train_quietly
