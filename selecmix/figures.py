@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .config import make_config
-from .results import TABLE_SEEDS, format_runs, is_collapsed, run_label, table_runs
+from .results import CHANCE, TABLE_SEEDS, format_runs, is_collapsed, run_label, table_runs
 
 # The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
 NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
@@ -127,7 +127,7 @@ def _mark_collapsed(ax, points: list[dict[str, Any]], x: str, y: float, color: s
 
 
 def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = "", ylabel: str = "unbiased test accuracy (%)",
-               chance: float = 10.0):
+               chance: float = CHANCE["cmnist"]):
     """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta; the
     line joins the means over the runs that trained. Collapsed runs (f never above chance, see
     :func:`~selecmix.results.is_collapsed`) are marked instead of dropped silently: an 'x' at
