@@ -121,11 +121,12 @@ def cmd_collapse_scan(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
+    g_pretrain = [(sim, k) for sim in args.similarity for k in (args.g_pretrain_epochs or [None])]
     rows = []
     for beta in args.label_noise:          # one dataset per noise level, as the full runs load it
         splits = load_splits("cmnist", args.ratio, source="mnist", data_root=args.data_root, label_noise=beta)
         rows += collapse_scan(splits, args.methods, range(args.seeds), args.scales, args.epochs, args.ratio,
-                              pairs=args.pairs, label_noise=beta)
+                              pairs=args.pairs, label_noise=beta, g_pretrain=g_pretrain)
     for row in collapse_summary(rows):
         print(row)
     path = write_scan(args.out, rows, _command_line(), time.perf_counter() - t0)
@@ -280,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="SelecMix pair sets to scan (Table 4; default AB, the method's own)")
     p.add_argument("--label-noise", nargs="+", type=float, default=[0.0],
                    help="label noise levels beta in percent to scan (Fig. 3; default 0)")
+    p.add_argument("--g-pretrain-epochs", nargs="+", type=int, default=None,
+                   help="pretrain SelecMix's g alone for each of these epoch counts, then freeze it (Fig. 5); "
+                        "default: g trained with f")
+    p.add_argument("--similarity", nargs="+", default=["gsc"], choices=["gsc", "sc"],
+                   help="the loss g is trained with, GSC or SC (Fig. 5; default gsc)")
     p.add_argument("--epochs", type=int, default=1, help="epochs trained per seed before counting (default 1)")
     p.add_argument("--ratio", type=float, default=1.0, help="bias-conflicting ratio in percent (default 1)")
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])

@@ -29,22 +29,27 @@ from .results import _atomic, device_description, git_commit, run_label
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
                  ratio: float = 1.0, profile: str = "paper", pairs: str = "AB",
-                 label_noise: float = 0.0) -> dict[str, Any]:
+                 label_noise: float = 0.0, g_pretrain_epochs: int | None = None,
+                 similarity: str = "gsc") -> dict[str, Any]:
     """Train the first ``epochs`` epochs of one run (``profile`` settings, ``input_scale`` for f,
     SelecMix's pair set ``pairs`` of Table 4, ``label_noise`` of Fig. 3 -- ``splits`` must carry
-    that noise) and return f's active units per hidden layer, its loss and its unbiased test
-    accuracy then. ``label`` names the full run of the same method and variant
-    (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
+    that noise -- and, for Fig. 5, ``g`` pretrained alone for ``g_pretrain_epochs`` epochs with
+    ``similarity``'s loss and then frozen) and return f's active units per hidden layer, its loss
+    and its unbiased test accuracy then. ``label`` names the full run of the same method and
+    variant (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
     from .train import train
 
     variant = {"pairs": pairs, "label_noise": float(label_noise)}
+    if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc"):
+        variant.update(g_pretrain_epochs=g_pretrain_epochs, similarity=similarity)
     cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, **variant)
     run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
     units = active_units(run["method"].f, images)
     last = run["history"][-1]
     return {"method": method, "label": run_label(make_config("cmnist", ratio, method, profile, **variant)),
-            "pairs": pairs, "label_noise": float(label_noise), "seed": seed, "input_scale": input_scale,
+            "pairs": pairs, "label_noise": float(label_noise), **{k: v for k, v in variant.items() if k not in ("pairs", "label_noise")},
+            "seed": seed, "input_scale": input_scale,
             "epochs": epochs, "active_units": units, "dead_layer": min(units) == 0,
             "loss": round(last["loss"]["loss"], 4), "test_unbiased": round(last["test"]["unbiased"], 2)}
 
@@ -52,13 +57,16 @@ def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str,
 def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "selecmix"),
                   seeds: Iterable[int] = range(10), scales: Iterable[str] = ("official", "clean"),
                   epochs: int = 1, ratio: float = 1.0, profile: str = "paper",
-                  pairs: Iterable[str] = ("AB",), label_noise: float = 0.0) -> list[dict[str, Any]]:
-    """:func:`first_epochs` for every (input scale, method, pair set, seed): the rows of the scan.
-    The pair set only matters to the SelecMix methods; the others are scanned once. ``splits``
-    carry ``label_noise`` (percent), the same for every row."""
-    pairs = tuple(pairs)
-    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p, label_noise)
-            for scale in scales for m in methods for p in (pairs if "selecmix" in m else ("AB",)) for s in seeds]
+                  pairs: Iterable[str] = ("AB",), label_noise: float = 0.0,
+                  g_pretrain: Iterable[tuple[str, int | None]] = (("gsc", None),)) -> list[dict[str, Any]]:
+    """:func:`first_epochs` for every (input scale, method, pair set, auxiliary model, seed): the
+    rows of the scan. The pair set and ``g_pretrain`` -- (similarity, pretraining epochs or None for
+    g trained with f) pairs, Fig. 5 -- only matter to the SelecMix methods; the others are scanned
+    once. ``splits`` carry ``label_noise`` (percent), the same for every row."""
+    pairs, g_pretrain = tuple(pairs), tuple(g_pretrain)
+    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p, label_noise, k, sim)
+            for scale in scales for m in methods for p in (pairs if "selecmix" in m else ("AB",))
+            for sim, k in (g_pretrain if "selecmix" in m else (("gsc", None),)) for s in seeds]
 
 
 def scan_label(row: dict[str, Any]) -> str:

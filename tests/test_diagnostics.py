@@ -97,3 +97,15 @@ def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
     train(vanilla, out=tmp_path / "v", splits=noisy, progress=False)
     with pytest.raises(ValueError, match="not a SelecMix run"):
         partner_scan((tmp_path / "v" / "checkpoints").glob("*.pt"))
+
+
+def test_scan_of_a_pretrained_frozen_g(small):
+    """Fig. 5's variant: g pretrained k epochs and frozen, per loss; the row names the full run."""
+    from selecmix.diagnostics import scan_label
+
+    rows = collapse_scan(small, methods=("vanilla", "selecmix"), seeds=range(1), scales=("clean",), profile="fast",
+                         g_pretrain=(("gsc", 2), ("sc", 2), ("gsc", None)))
+    assert [scan_label(r) for r in rows] == ["vanilla", "selecmix-pre2", "selecmix-pre2-simsc", "selecmix"]
+    assert rows[1]["g_pretrain_epochs"] == 2 and rows[2]["similarity"] == "sc" and "g_pretrain_epochs" not in rows[3]
+    # a frozen pretrained g picks other partners than one trained along with f, so f's first epoch differs
+    assert rows[1]["loss"] != rows[3]["loss"]
