@@ -194,6 +194,34 @@ def pretrain_frame(series: Sequence[dict[str, Any]]):
     return frame
 
 
+def pretrain_pairs_frame(results: Iterable[dict[str, Any]], stats: Sequence[str] = ("positive_precision", "negative_precision"),
+                        similarities: Sequence[str] = ("gsc", "sc"), dataset: str = "cmnist", ratio: float = 1.0,
+                        epochs: Sequence[int] = PRETRAIN_EPOCHS, profile: str | None = "paper"):
+    """Why Fig. 5's curves differ: how well ``g`` finds contradicting pairs (Fig. 9's ``aux``
+    statistics, e.g. the precision of the contradicting negatives) when it is frozen after k epochs
+    of each loss, and when it is trained simultaneously. Each cell: the statistic averaged over
+    f's epochs, then over seeds (the ``n`` beside it); collapsed runs are kept -- a dead ``f``
+    does not change which pairs ``g`` picks."""
+    import pandas as pd
+
+    results = list(results)
+    prof = profile or "paper"
+    rows: dict[str, dict[str, str]] = {}
+    for sim in similarities:
+        name = SIMILARITY_NAMES.get(sim, sim)
+        for k in (*epochs, None):
+            extra = {} if k is None else {"g_pretrain_epochs": k}
+            runs = select(results, label_of("selecmix", dataset, ratio, prof, similarity=sim, **extra), dataset, ratio, profile)
+            for stat in stats:
+                per_run = [np.nanmean([(e.get("aux") or {}).get(stat, np.nan) for e in r["history"]]) for r in runs]
+                per_run = [v for v in per_run if np.isfinite(v)]
+                cell = f"{np.mean(per_run):.1f} (n={len(per_run)})" if per_run else MISSING
+                rows.setdefault(f"{name}: {stat.replace('_', ' ')}", {})["simultaneous" if k is None else f"{k}"] = cell
+    frame = pd.DataFrame(rows).T
+    frame.columns.name = "pretraining epochs k"
+    return frame
+
+
 def plot_pretrain(series: Sequence[dict[str, Any]], axes=None, title: str = "",
                   ylabel: str = "unbiased test accuracy (%)"):
     """Fig. 5 as the paper draws it, one panel per loss: solid line -- unbiased accuracy of

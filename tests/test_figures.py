@@ -71,6 +71,17 @@ def test_pretrain_series_frame_and_plot():
     assert "GSC (simultaneous): " + FG.MISSING in [t.get_text() for t in empty.axes[0].get_legend().get_texts()]
 
 
+def test_pretrain_pairs_frame_averages_epochs_then_seeds():
+    # fake histories: negative precision 10, 20, 30 (+ seed) over three epochs -> 20 + seed per run
+    results = [fake("selecmix", 80.0, g_pretrain_epochs=25), fake("selecmix", 81.0, seed=1, g_pretrain_epochs=25),
+               fake("selecmix", 11.35, similarity="sc", g_pretrain_epochs=200)]
+    frame = FG.pretrain_pairs_frame(results, stats=("negative_precision",))
+    assert frame.loc["GSC: negative precision", "25"] == "20.5 (n=2)"
+    assert frame.loc["SC: negative precision", "200"] == "20.0 (n=1)"      # a collapsed f keeps g's pairs
+    assert frame.loc["GSC: negative precision", "simultaneous"] == FG.MISSING
+    assert list(frame.columns) == [str(k) for k in FG.PRETRAIN_EPOCHS] + ["simultaneous"]
+
+
 def test_table4_both_protocols():
     results = [fake("selecmix", 84.0, pairs="A", last=70.0), fake("mixup", 47.0)]
     best = comparison_rows(results, "cmnist", "4", "best_test_unbiased")
