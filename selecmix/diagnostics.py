@@ -39,17 +39,16 @@ def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str,
     variant (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
     from .train import train
 
-    variant = {"pairs": pairs, "label_noise": float(label_noise)}
-    if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc"):
-        variant.update(g_pretrain_epochs=g_pretrain_epochs, similarity=similarity)
+    frozen_g = ({"g_pretrain_epochs": g_pretrain_epochs, "similarity": similarity}
+                if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc") else {})
+    variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g}
     cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, **variant)
     run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
     units = active_units(run["method"].f, images)
     last = run["history"][-1]
     return {"method": method, "label": run_label(make_config("cmnist", ratio, method, profile, **variant)),
-            "pairs": pairs, "label_noise": float(label_noise), **{k: v for k, v in variant.items() if k not in ("pairs", "label_noise")},
-            "seed": seed, "input_scale": input_scale,
+            **variant, "seed": seed, "input_scale": input_scale,
             "epochs": epochs, "active_units": units, "dead_layer": min(units) == 0,
             "loss": round(last["loss"]["loss"], 4), "test_unbiased": round(last["test"]["unbiased"], 2)}
 

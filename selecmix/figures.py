@@ -199,9 +199,9 @@ def pretrain_pairs_frame(results: Iterable[dict[str, Any]], stats: Sequence[str]
                         epochs: Sequence[int] = PRETRAIN_EPOCHS, profile: str | None = "paper"):
     """Why Fig. 5's curves differ: how well ``g`` finds contradicting pairs (Fig. 9's ``aux``
     statistics, e.g. the precision of the contradicting negatives) when it is frozen after k epochs
-    of each loss, and when it is trained simultaneously. Each cell: the statistic averaged over
-    f's epochs, then over seeds (the ``n`` beside it); collapsed runs are kept -- a dead ``f``
-    does not change which pairs ``g`` picks."""
+    of each loss, and when it is trained simultaneously. Each cell: :func:`aux_series` (seeds
+    averaged epoch by epoch) averaged over f's epochs, with the number of seeds ``n``; collapsed
+    runs are kept -- a dead ``f`` does not change which pairs ``g`` picks."""
     import pandas as pd
 
     results = list(results)
@@ -211,11 +211,11 @@ def pretrain_pairs_frame(results: Iterable[dict[str, Any]], stats: Sequence[str]
         name = SIMILARITY_NAMES.get(sim, sim)
         for k in (*epochs, None):
             extra = {} if k is None else {"g_pretrain_epochs": k}
-            runs = select(results, label_of("selecmix", dataset, ratio, prof, similarity=sim, **extra), dataset, ratio, profile)
+            label = label_of("selecmix", dataset, ratio, prof, similarity=sim, **extra)
+            series = aux_series(results, label, stats, dataset, ratio, profile)
             for stat in stats:
-                per_run = [np.nanmean([(e.get("aux") or {}).get(stat, np.nan) for e in r["history"]]) for r in runs]
-                per_run = [v for v in per_run if np.isfinite(v)]
-                cell = f"{np.mean(per_run):.1f} (n={len(per_run)})" if per_run else MISSING
+                values = np.array(series.get(stat, []), dtype=float)
+                cell = f"{np.nanmean(values):.1f} (n={series['n']})" if np.isfinite(values).any() else MISSING
                 rows.setdefault(f"{name}: {stat.replace('_', ' ')}", {})["simultaneous" if k is None else f"{k}"] = cell
     frame = pd.DataFrame(rows).T
     frame.columns.name = "pretraining epochs k"
