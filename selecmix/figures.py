@@ -162,6 +162,23 @@ def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = ""
 
 
 # --------------------------------------------------------------------------- Fig. 5: pretrained g
+def pretrain_runs(results: Iterable[dict[str, Any]], similarity: str, k: int, dataset: str = "cmnist",
+                  ratio: float = 1.0, profile: str | None = "paper") -> list[dict[str, Any]]:
+    """The runs of Fig. 5's point (loss, k): SelecMix with ``g`` pretrained k epochs with that loss,
+    then frozen. k = 0 is one experiment for every loss -- an untrained ``g`` is frozen at once and
+    its loss is never evaluated, so the runs are identical (our seed-0 GSC and SC files agree to the
+    last digit) -- and the sweep records it once, under GSC: for k = 0 a seed's run of any loss in
+    :data:`SIMILARITY_NAMES` counts, the requested loss's file first."""
+    results, prof = list(results), profile or "paper"
+    losses = [similarity] + ([s for s in SIMILARITY_NAMES if s != similarity] if k == 0 else [])
+    by_seed: dict[Any, dict[str, Any]] = {}
+    for sim in losses:
+        label = label_of("selecmix", dataset, ratio, prof, similarity=sim, g_pretrain_epochs=k)
+        for run in select(results, label, dataset, ratio, profile):
+            by_seed.setdefault(run.get("seed"), run)
+    return [by_seed[s] for s in sorted(by_seed, key=str)]
+
+
 def pretrain_series(results: Iterable[dict[str, Any]], similarity: str = "gsc", dataset: str = "cmnist",
                     ratio: float = 1.0, key: str = "best_test_unbiased", epochs: Sequence[int] = PRETRAIN_EPOCHS,
                     profile: str | None = "paper") -> dict[str, Any]:
@@ -173,7 +190,8 @@ def pretrain_series(results: Iterable[dict[str, Any]], similarity: str = "gsc", 
     points = []
     for k in epochs:
         label = label_of("selecmix", dataset, ratio, prof, similarity=similarity, g_pretrain_epochs=k)
-        points.append({"epochs": k, "label": label, **summarize(select(results, label, dataset, ratio, profile), key)})
+        runs = pretrain_runs(results, similarity, k, dataset, ratio, profile)
+        points.append({"epochs": k, "label": label, **summarize(runs, key)})
     label = label_of("selecmix", dataset, ratio, prof, similarity=similarity)
     simultaneous = {"label": label, **summarize(select(results, label, dataset, ratio, profile), key)}
     return {"similarity": similarity, "points": points, "simultaneous": simultaneous}
@@ -210,9 +228,9 @@ def pretrain_pairs_frame(results: Iterable[dict[str, Any]], stats: Sequence[str]
     for sim in similarities:
         name = SIMILARITY_NAMES.get(sim, sim)
         for k in (*epochs, None):
-            extra = {} if k is None else {"g_pretrain_epochs": k}
-            label = label_of("selecmix", dataset, ratio, prof, similarity=sim, **extra)
-            series = aux_series(results, label, stats, dataset, ratio, profile)
+            runs = (select(results, label_of("selecmix", dataset, ratio, prof, similarity=sim), dataset, ratio, profile)
+                    if k is None else pretrain_runs(results, sim, k, dataset, ratio, profile))
+            series = aux_series_of(runs, stats)
             for stat in stats:
                 values = np.array(series.get(stat, []), dtype=float)
                 cell = f"{np.nanmean(values):.1f} (n={series['n']})" if np.isfinite(values).any() else MISSING
@@ -302,7 +320,11 @@ def aux_series(results: Iterable[dict[str, Any]], label: str, keys: Sequence[str
     """Per-epoch ``aux`` statistics of the runs with that label (e.g. ``sim_positive`` or
     ``negative_precision``), averaged over seeds epoch by epoch: ``{"epoch": [...], key: [...],
     "n": seeds}`` (epochs counted from 1; an epoch without the key gives NaN)."""
-    runs = select(results, label, dataset, ratio, profile)
+    return aux_series_of(select(results, label, dataset, ratio, profile), keys)
+
+
+def aux_series_of(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """:func:`aux_series` of given runs (e.g. :func:`pretrain_runs`)."""
     out: dict[str, Any] = {"epoch": [], "n": len(runs)}
     if not runs:
         return out

@@ -76,8 +76,10 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=TABLE_SEEDS) -> 
     if name == "noise":    # Fig. 3: label noise beta at alpha = 1 % (L+Ours too: the paper does not say which "Ours")
         return [run for beta in (0.5, 1.0, 2.0, 5.0)
                 for run in _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix", "lff_selecmix"), label_noise=beta)]
-    if name == "pretrain":  # Fig. 5: frozen pretrained g (GSC and SC) after k epochs
-        return [run for sim in ("gsc", "sc") for k in (0, 1, 5, 25, 100, 200)
+    if name == "pretrain":  # Fig. 5: frozen pretrained g (GSC and SC) after k epochs; k = 0 (an untrained g,
+        # whose loss is never used) is the same run for both losses, recorded once under GSC
+        # (figures.pretrain_runs reads it for either)
+        return [run for sim in ("gsc", "sc") for k in (0, 1, 5, 25, 100, 200) if not (k == 0 and sim != "gsc")
                 for run in _runs(dataset, ratios, seeds, ("selecmix",), similarity=sim, g_pretrain_epochs=k)]
     if name == "sc":       # Fig. 2 / 5: SelecMix with g trained by plain SC, simultaneously
         return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")

@@ -36,6 +36,9 @@ def test_grids_match_the_sweep_plans():
     assert noise == set(FG.NOISE_BETAS)
     pre = {dict(r.overrides)["g_pretrain_epochs"] for r in plan("pretrain", ratios=(1.0,), seeds=(0,))}
     assert pre == set(FG.PRETRAIN_EPOCHS)
+    sc = {dict(r.overrides)["g_pretrain_epochs"] for r in plan("pretrain", ratios=(1.0,), seeds=(0,))
+          if dict(r.overrides)["similarity"] == "sc"}
+    assert sc == set(FG.PRETRAIN_EPOCHS) - {0}                  # k = 0 is loss-independent: run once, under GSC
 
 
 def test_noise_series_and_frame():
@@ -63,6 +66,7 @@ def test_pretrain_series_frame_and_plot():
     assert [p["mean"] for p in gsc["points"]][:4] == [60.0, None, None, 80.0]
     assert gsc["simultaneous"]["mean"] == 82.0 and sc["simultaneous"]["n"] == 0
     assert sc["points"][3]["label"] == "selecmix-pre25-simsc" and sc["points"][3]["mean"] == 70.0
+    assert sc["points"][0]["mean"] == 60.0 and sc["points"][0]["n"] == 1   # k = 0: the GSC file serves SC too
     frame = FG.pretrain_frame([gsc, sc])
     assert frame.loc["SC (frozen after k epochs)", "simultaneous"] == FG.MISSING
     fig = FG.plot_pretrain([gsc, sc])
@@ -80,6 +84,17 @@ def test_pretrain_pairs_frame_averages_epochs_then_seeds():
     assert frame.loc["SC: negative precision", "200"] == "20.0 (n=1)"      # a collapsed f keeps g's pairs
     assert frame.loc["GSC: negative precision", "simultaneous"] == FG.MISSING
     assert list(frame.columns) == [str(k) for k in FG.PRETRAIN_EPOCHS] + ["simultaneous"]
+
+
+def test_pretrain_runs_share_k0_between_losses_one_per_seed():
+    results = [fake("selecmix", 63.0, g_pretrain_epochs=0), fake("selecmix", 64.0, similarity="sc", g_pretrain_epochs=0),
+               fake("selecmix", 65.0, seed=1, g_pretrain_epochs=0), fake("selecmix", 70.0, similarity="sc", g_pretrain_epochs=1)]
+    sc0 = FG.pretrain_runs(results, "sc", 0)
+    assert [(r["seed"], r["best_test_unbiased"]) for r in sc0] == [(0, 64.0), (1, 65.0)]   # own file first
+    assert [r["best_test_unbiased"] for r in FG.pretrain_runs(results, "gsc", 0)] == [63.0, 65.0]
+    assert FG.pretrain_runs(results, "gsc", 1) == []                # k > 0: the loss matters
+    frame = FG.pretrain_pairs_frame(results, stats=("negative_precision",))
+    assert frame.loc["SC: negative precision", "0"] == "20.5 (n=2)"
 
 
 def test_table4_both_protocols():
