@@ -463,6 +463,20 @@ def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", tabl
     return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
 
 
+def scan_provenance(scan: dict[str, Any] | None, what: str, width: int | None = None) -> str:
+    """One line saying where a recorded investigation (a collapse, g or partner scan) came from:
+    ``'<what>: recorded 2026-11-30 at commit 402d07c on cpu: ... (41.8 min): python -m selecmix ...'``,
+    the command cut to ``width`` characters if given; or ``'<what>: not yet recorded'``."""
+    if scan is None:
+        return f"{what}: not yet recorded"
+    command = scan.get("command", "?")
+    if width is not None and len(command) > width:
+        command = command[:width] + " ..."
+    minutes = f" ({scan['wall_seconds'] / 60:.1f} min)" if scan.get("wall_seconds") is not None else ""
+    commit = f" at commit {scan['commit'][:7]}" if scan.get("commit") else ""
+    return f"{what}: recorded {scan.get('date', '?')[:10]}{commit} on {scan.get('device', '?')}{minutes}: {command}"
+
+
 def scan_table(scan: dict[str, Any] | None):
     """The recorded collapse scan (:mod:`selecmix.diagnostics`) as a DataFrame: per input scale
     and method, how many of the seeds had a dead layer in f after the first epoch(s). None when

@@ -166,6 +166,17 @@ def test_g_scan_table():
     assert g_scan_table(None) is None
 
 
+def test_scan_provenance_names_date_commit_device_time_and_command():
+    from selecmix.report import scan_provenance
+
+    scan = {"date": "2026-11-30T10:19:38+00:00", "commit": "402d07c37a36", "device": "cpu: x86_64",
+            "wall_seconds": 2505.4, "command": "python -m selecmix collapse-scan --seeds 0 1 2"}
+    assert scan_provenance(scan, "scan") == ("scan: recorded 2026-11-30 at commit 402d07c on cpu: x86_64 (41.8 min): "
+                                             "python -m selecmix collapse-scan --seeds 0 1 2")
+    assert scan_provenance(scan, "scan", width=18).endswith(": python -m selecmix ...")
+    assert scan_provenance(None, "partner scan") == "partner scan: not yet recorded"
+
+
 def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     from selecmix.report import collapse_by_ratio, scan_ratio
 
