@@ -171,12 +171,12 @@ def pretrain_runs(results: Iterable[dict[str, Any]], similarity: str, k: int, da
     :data:`SIMILARITY_NAMES` counts, the requested loss's file first."""
     results, prof = list(results), profile or "paper"
     losses = [similarity] + ([s for s in SIMILARITY_NAMES if s != similarity] if k == 0 else [])
-    by_seed: dict[Any, dict[str, Any]] = {}
+    by_seed: dict[int, dict[str, Any]] = {}
     for sim in losses:
         label = label_of("selecmix", dataset, ratio, prof, similarity=sim, g_pretrain_epochs=k)
         for run in select(results, label, dataset, ratio, profile):
-            by_seed.setdefault(run.get("seed"), run)
-    return [by_seed[s] for s in sorted(by_seed, key=str)]
+            by_seed.setdefault(run["seed"], run)
+    return [by_seed[s] for s in sorted(by_seed)]
 
 
 def pretrain_series(results: Iterable[dict[str, Any]], similarity: str = "gsc", dataset: str = "cmnist",
