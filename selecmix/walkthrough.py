@@ -628,19 +628,21 @@ def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1)
     return fig
 
 
+def window_mean(result: dict, stat: str, first: int = 1, last: int | None = None) -> float:
+    """Mean of one pair-discovery statistic of a run's history over the epochs ``first..last``
+    (1-based, inclusive; ``last=None``: to the end); NaN where no epoch in the window has it."""
+    xs, ys = aux_series(result, stat)
+    vals = [v for x, v in zip(xs, ys) if x >= first and (last is None or x <= last)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def discovery_summary(results: dict[str, dict], first: int = 1, last: int | None = None):
     """Mean over the epochs ``first..last`` (1-based, inclusive) of each pair-discovery statistic
     of each run's history: one row per run, columns (precision / recall, positive / negative)."""
     import pandas as pd
 
-    rows = {}
-    for label, r in results.items():
-        row = {}
-        for stat in STATS:
-            xs, ys = aux_series(r, stat)
-            vals = [v for x, v in zip(xs, ys) if x >= first and (last is None or x <= last)]
-            row[tuple(reversed(stat.split("_")))] = float(np.mean(vals)) if vals else float("nan")
-        rows[label] = row
+    rows = {label: {tuple(reversed(stat.split("_"))): window_mean(r, stat, first, last) for stat in STATS}
+            for label, r in results.items()}
     frame = pd.DataFrame(rows).T
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame.round(1)
@@ -705,11 +707,40 @@ def table2_values(results: list[dict], dataset: str = "cmnist", ratio: float = 1
     out: dict[str, dict[str, list[float]]] = {}
     for pairs in PAIR_SET_NAMES:
         for sim in SOURCES:
-            label = table2_label(sim, pairs, method, dataset, ratio)
-            out.setdefault(pairs, {})[sim] = [float(r[key]) for r in results if r["label"] == label and
-                                              r["dataset"] == dataset and float(r["ratio"]) == float(ratio)
-                                              and r.get(key) is not None]
+            runs = _table2_cell(results, sim, pairs, method, dataset, ratio)
+            out.setdefault(pairs, {})[sim] = [float(r[key]) for r in runs if r.get(key) is not None]
     return out
+
+
+def _table2_cell(results: list[dict], similarity: str, pairs: str, method: str, dataset: str,
+                 ratio: float) -> list[dict]:
+    """The recorded runs of one cell of Table 2 (every seed)."""
+    label = table2_label(similarity, pairs, method, dataset, ratio)
+    return [r for r in results if r["label"] == label and r["dataset"] == dataset and float(r["ratio"]) == float(ratio)]
+
+
+def table2_runs(results: list[dict], pairs: str, dataset: str = "cmnist", ratio: float = 1.0,
+                method: str = "lff_selecmix") -> dict[str, dict]:
+    """The recorded runs of one row of Table 2, keyed ``'GCE cos, seed 1'`` (sources in the
+    table's order, seeds ascending): the input of :func:`precision_windows`."""
+    return {f"{SOURCE_NAMES[sim]}, seed {r['seed']}": r for sim in SOURCES
+            for r in sorted(_table2_cell(results, sim, pairs, method, dataset, ratio), key=lambda r: r["seed"])}
+
+
+def precision_windows(runs: dict[str, dict], kind: str = "negative",
+                      windows: Sequence[tuple[int, int | None]] = ((1, 1), (1, 10), (11, None), (1, None))):
+    """Per run, the mean precision (%) of the contradicting pairs of one ``kind`` it chose over
+    windows of epochs (:func:`window_mean`), beside its best test accuracy -- do the runs with the
+    poorer pairs train worse?"""
+    import pandas as pd
+
+    def name(first, last):
+        return "whole run" if (first, last) == (1, None) else (
+            f"epoch {first}" if first == last else f"epochs {first}-{last or 'end'}")
+
+    rows = {label: {**{name(f, l): round(window_mean(r, f"{kind}_precision", f, l), 1) for f, l in windows},
+                    "best test": r.get("best_test_unbiased")} for label, r in runs.items()}
+    return pd.DataFrame(rows).T
 
 
 def table2_frame(results: list[dict] | None = None, dataset: str = "cmnist", ratio: float = 1.0,

@@ -200,6 +200,12 @@ def test_table2_labels_and_frames():
     assert order.loc["Both (AB)"].iloc[2] == "GT (bias labels) > Ours (GSC)"
     found = W.recorded_discovery(results + [_fake_result("lff_selecmix-simgce-cos", 60.0)])
     assert list(found) == ["L+Ours, GCE cos"]
+    row_a = W.table2_runs(results, "A")  # ratio 1 only; sources in the table's order, seeds ascending
+    assert list(row_a) == ["GT (bias labels), seed 0", "GT (bias labels), seed 1", "Ours (GSC), seed 0"]
+    frame = W.precision_windows(row_a, "positive", windows=((1, 1), (2, None)))
+    assert list(frame.columns) == ["epoch 1", "epochs 2-end", "best test"]
+    assert frame.loc["GT (bias labels), seed 1", "epoch 1"] == 60.0 and frame["epochs 2-end"].isna().all()
+    assert frame.loc["Ours (GSC), seed 0", "best test"] == 75.0
 
 
 def test_protocol_frame():
