@@ -176,6 +176,38 @@ def cmd_partner_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    import time
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    import torch
+
+    from .data import load_splits
+    from .diagnostics import partner_trace, trace_path
+    from .results import _atomic, device_description, git_commit
+
+    torch.set_num_threads(args.threads)
+    for ratio in args.ratios:
+        splits = load_splits("cmnist", ratio, source="mnist", data_root=args.data_root)
+        for seed in args.seeds:
+            for source in args.sources:
+                path = trace_path(args.out, source, ratio, seed)
+                if path.exists() and not args.force:
+                    print(f"recorded {path}", flush=True)
+                    continue
+                t0 = time.perf_counter()
+                trace = partner_trace(splits, ratio, seed, source, args.epochs)
+                record = {"kind": "partner-trace", "command": _command_line(), "commit": git_commit(),
+                          "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          "device": device_description(torch.device("cpu")), "torch": torch.__version__,
+                          "wall_seconds": round(time.perf_counter() - t0, 1), **trace}
+                _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=0)))
+                print(f"wrote {path}: first dead step {trace['first_dead_step']}, units at the end "
+                      f"{trace['final_active_units']}, test {trace['test_unbiased']}", flush=True)
+    return 0
+
+
 def _command_line() -> str:
     import sys
 
@@ -299,6 +331,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default="book/results/investigations/partner_scan.json", help="the JSON file written")
     p.set_defaults(func=cmd_partner_scan)
+
+    p = sub.add_parser("trace", help="V+Ours step by step over its first epoch(s), partners from the MLP g, the "
+                       "official g or at random (the collapse investigation)")
+    p.add_argument("--sources", nargs="+", default=["mlp", "official", "random"], choices=["mlp", "official", "random"])
+    p.add_argument("--ratios", type=float, nargs="+", default=[1.0], help="ratios in percent (default 1)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=1, help="epochs traced (default 1)")
+    p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--force", action="store_true", help="retrace recorded (source, ratio, seed)")
+    p.add_argument("--out", default="book/results/investigations/traces", help="folder of the trace files")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("g-scan", help="pairs found by g of each architecture (MLP vs the official ResNet18) while it trains alone")
     p.add_argument("--archs", nargs="+", default=["mlp", "resnet18_cifar"], choices=["mlp", "resnet18", "resnet18_cifar"])

@@ -27,7 +27,8 @@ from typing import Any
 DATASETS = ("cmnist", "cifar10c", "bffhq")
 METHODS = ("vanilla", "mixup", "lff", "jtt", "lisa", "selecmix", "lff_selecmix", "lff_mixup")
 PROFILES = ("fast", "paper")
-SIMILARITIES = ("gsc", "sc", "gt", "gce-cos", "gce-l2", "gce-kl")
+SIMILARITIES = ("gsc", "sc", "gt", "gce-cos", "gce-l2", "gce-kl", "random")
+G_MODES = ("eval", "train")
 PAIR_SETS = ("AB", "A", "B")
 PAPER_RATIOS = {"cmnist": (0.5, 1.0, 2.0, 5.0), "cifar10c": (0.5, 1.0, 2.0, 5.0), "bffhq": (0.5,)}
 
@@ -67,6 +68,9 @@ class Config:
     g_weight_decay: float = 1e-4
     g_momentum: float = 0.9
     g_pretrain_epochs: int | None = None  # None: g trained with f (Alg. 2); k: pretrain k epochs, then freeze (Fig. 5)
+    g_similarity_mode: str = "eval"  # g's mode while it embeds a pool: eval, or train (the official code: BatchNorm
+                                     # batch statistics over the pool; no effect on a g without BatchNorm)
+    random_warmup_pools: int = 0  # this book's remedy, not the paper's: random partners for the first k pools
     tau: float = 0.2
     q: float = 0.7
     similarity: str = "gsc"
@@ -101,8 +105,21 @@ class Config:
         _check(self.batch_size >= 2 and self.large_batch >= self.batch_size and
                self.large_batch % self.batch_size == 0,
                f"large_batch ({self.large_batch}) must be a multiple of batch_size ({self.batch_size}) >= 2")
+        _check(self.g_similarity_mode in G_MODES,
+               f"unknown g_similarity_mode {self.g_similarity_mode!r}; choose one of {G_MODES}")
+        _check(self.random_warmup_pools >= 0, f"random_warmup_pools must be >= 0, got {self.random_warmup_pools}")
         _check(self.g_optimizer in ("adam", "sgd"), f"unknown g_optimizer {self.g_optimizer!r}; use adam or sgd")
         return self
+
+
+#: The official code's auxiliary model for Colored MNIST too: a CIFAR-stem ResNet18 + projection head,
+#: with similarities computed in train mode (BatchNorm statistics of the 1,024 pool). The paper's
+#: text names a three-layer MLP, which the paper profile uses (``make_config(..., **OFFICIAL_G)``).
+OFFICIAL_G = {"g_arch": "resnet18_cifar", "g_similarity_mode": "train"}
+
+#: This book's remedy for the V+Ours collapse (not the paper's): random partners, under the same
+#: coin, lambda and label rule, for the first pools, then g's contradicting pairs.
+REMEDY = {"random_warmup_pools": 10}
 
 
 def _check(ok: bool, message: str) -> None:

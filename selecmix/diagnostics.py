@@ -20,11 +20,12 @@ from typing import Any, Iterable
 
 import torch
 
-from .config import make_config
+from .config import OFFICIAL_G, make_config
 from .data import BiasedSplits
 from .data.transforms import InputPipeline
 from .evaluate import active_units
 from .results import _atomic, device_description, git_commit, run_label
+from .train import train
 
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
@@ -37,8 +38,6 @@ def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str,
     ``similarity``'s loss and then frozen) and return f's active units per hidden layer, its loss
     and its unbiased test accuracy then. ``label`` names the full run of the same method and
     variant (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
-    from .train import train
-
     frozen_g = ({"g_pretrain_epochs": g_pretrain_epochs, "similarity": similarity}
                 if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc") else {})
     variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g}
@@ -207,3 +206,62 @@ def read_scan(path: str | os.PathLike) -> dict[str, Any] | None:
     """A recorded scan, or None when the file does not exist yet."""
     path = Path(path)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+# --------------------------------------------------------------------------- step-by-step collapse traces
+#: Partner sources of the collapse investigation: the paper profile's MLP g, the official code's g
+#: (CIFAR-stem ResNet18 + head, similarities in train mode) and random partners (same coin,
+#: lambda and label rule); all three with the official double-scaled inputs for f.
+TRACE_SOURCES = {"mlp": {}, "official": OFFICIAL_G, "random": {"similarity": "random"}}
+
+
+def partner_trace(splits: BiasedSplits, ratio: float, seed: int, source: str, epochs: int = 1,
+                  profile: str = "paper", probe: int = 2048) -> dict[str, Any]:
+    """V+Ours for its first ``epochs`` epochs with partners from ``source`` (:data:`TRACE_SOURCES`),
+    recorded after every update of f: its loss, the active units of each hidden layer of f (on the
+    first ``probe`` test images), the pair kind of the pool, and, over the pool's 1,024 queries,
+    the share of chosen partners that are bias-conflicting samples, the share of pairs that are
+    truly contradicting (precision by the bias labels) and the largest number of queries that
+    share one partner. Ends with the unbiased test accuracy after each epoch."""
+    import time
+
+    from .selection import pair_precision_recall
+
+    if source not in TRACE_SOURCES:
+        raise ValueError(f"unknown partner source {source!r}; choose one of {sorted(TRACE_SOURCES)}")
+    cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, **TRACE_SOURCES[source])
+    images = InputPipeline("cmnist", cfg.input_scale).f_eval(splits.test.images[:probe])
+    steps: list[dict[str, Any]] = []
+    pool_stats: dict[int, dict[str, Any]] = {}
+
+    def observe(method, pool, q, selection, logs):
+        key = id(selection)
+        if key not in pool_stats:                      # partners are chosen once per pool
+            pool_stats.clear()
+            k = selection.partner[selection.partner >= 0]
+            conflicting = (pool.b[k] != pool.y[k]).float().mean() if len(k) else torch.tensor(0.0)
+            pool_stats[key] = {
+                "kind": selection.kind, "partners_conflicting": round(100 * float(conflicting), 2),
+                "precision": round(pair_precision_recall(selection.partner, pool.y, pool.b, selection.kind)["precision"], 2),
+                "max_shared": int(torch.bincount(k).max()) if len(k) else 0}
+        steps.append({"step": len(steps) + 1, "loss": round(float(logs["loss"].detach()), 4),
+                      "active_units": active_units(method.f, images), **pool_stats[key]})
+
+    t0 = time.perf_counter()
+    run = train(cfg, splits=splits, progress=False, stop_after=epochs, on_step=observe)
+    dead = next((s["step"] for s in steps if min(s["active_units"]) == 0), None)
+    return {"source": source, "ratio": ratio, "seed": seed, "epochs": epochs, "config": {
+                k: getattr(cfg, k) for k in ("g_arch", "g_similarity_mode", "similarity", "input_scale")},
+            "first_dead_step": dead, "final_active_units": steps[-1]["active_units"],
+            "test_unbiased": [h["test"]["unbiased"] for h in run["history"]],
+            "seconds": round(time.perf_counter() - t0, 1), "steps": steps}
+
+
+def trace_path(folder: str | os.PathLike, source: str, ratio: float, seed: int) -> Path:
+    """Where :func:`partner_trace` of one (source, ratio, seed) is recorded."""
+    return Path(folder) / f"trace-{source}-{ratio:g}pct-s{seed}.json"
+
+
+def read_traces(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every recorded trace under ``folder`` (see :func:`trace_path`)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("trace-*.json"))]

@@ -35,7 +35,8 @@ SCHEMA = 1
 METRICS = ("unbiased", "aligned", "conflicting")
 _SHORT = {"pairs": "pairs", "similarity": "sim", "label_noise": "noise", "input_scale": "scale",
           "g_pretrain_epochs": "pre", "epochs": "ep", "train_size": "n", "test_size": "nt", "g_arch": "g", "f_arch": "f",
-          "jtt_epochs": "T", "jtt_upweight": "up", "lambda_ours": "lo", "lambda_base": "lb", "source": "src"}
+          "jtt_epochs": "T", "jtt_upweight": "up", "lambda_ours": "lo", "lambda_base": "lb", "source": "src",
+          "g_similarity_mode": "gmode", "random_warmup_pools": "warm"}
 _IGNORED = {"seed", "data_root", "device", "threads", "extra", "dataset", "ratio", "method", "profile"}
 # Fields that set the scale of a run, not the method: in file names, not in table labels.
 _SCHEDULE = {"epochs", "train_size", "test_size", "large_batch", "batch_size", "source", "valid_fraction", "data_seed"}
@@ -375,12 +376,21 @@ def format_runs(values: Sequence[float], collapsed: int = 0, n_prefix: str = "")
 
 
 def is_collapsed(result: dict[str, Any]) -> bool:
-    """A run whose classifier never rose above chance (best unbiased test accuracy within 5 points
-    of 100 / classes): training collapsed (e.g. every unit of a hidden layer dead, see
-    ``f_active_units``), which says nothing about the method's accuracy when it trains. Tables keep
-    such runs in the mean and flag them, and also give the mean without them."""
-    best = result.get("best_test_unbiased")
-    return best is not None and best < CHANCE.get(result.get("dataset"), 10.0) + 5
+    """The book's one definition of a collapsed run: a hidden layer of the MLP ``f`` has no active
+    unit at the end (``f_active_units`` holds a 0: nothing reaches the classifier, no gradient flows
+    back, training cannot recover) **and** the last-epoch unbiased test accuracy is within 5 points
+    of chance (100 / classes). For a ResNet ``f`` (no unit count) the accuracy alone decides.
+    Tables keep collapsed runs in the mean like any other, and give their count and, labelled,
+    the mean of the others."""
+    last = result.get("last_test_unbiased")
+    if last is None or last >= CHANCE.get(result.get("dataset"), 10.0) + COLLAPSE_MARGIN:
+        return False
+    units = result.get("f_active_units")
+    return units is None or min(units) == 0
+
+
+#: Points above chance within which a run with a dead layer counts as collapsed (:func:`is_collapsed`).
+COLLAPSE_MARGIN = 5.0
 
 
 def is_full_scale(result: dict[str, Any]) -> bool:

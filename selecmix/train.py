@@ -44,14 +44,16 @@ def _progress_default() -> bool:
 
 def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = False, force: bool = False,
           splits: BiasedSplits | None = None, progress: bool | None = None, stop_after: int | None = None,
-          checkpoint_dir: str | os.PathLike | None = None, keep: bool = False) -> dict[str, Any]:
+          checkpoint_dir: str | os.PathLike | None = None, keep: bool = False, on_step=None) -> dict[str, Any]:
     """Train one run and return its result dict.
 
     ``out``: folder for the JSON result (``None``: nothing written); an existing result is
     returned without training unless ``force`` (also with ``resume``). Checkpoints go to ``checkpoint_dir`` (default
     ``out/checkpoints``). ``resume`` continues from the checkpoint. ``stop_after`` stops after
     that many epochs of this call (to simulate an interruption). ``keep`` adds the trained
-    ``method`` object to the returned dict (for notebooks that inspect the models).
+    ``method`` object to the returned dict (for notebooks that inspect the models). ``on_step``, if
+    given, is called after every update of f as ``on_step(method, pool, q, selection, logs)``
+    (the per-step traces of :mod:`selecmix.diagnostics`).
     """
     cfg.validate()
     path = result_path(out, cfg) if out is not None else None
@@ -66,6 +68,7 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     pipeline = InputPipeline(cfg.dataset, cfg.input_scale)
     ctx = Context(cfg, splits, pipeline, device, gen, splits.train.images.to(device))
     method = build_method(ctx)
+    method.observer = on_step
 
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else (Path(out) / "checkpoints" if out is not None else None)
     ckpt = ckpt_dir / f"{run_name(cfg)}.pt" if ckpt_dir is not None else None
@@ -221,7 +224,9 @@ def bias_probe_of(method: Method, ctx: Context, max_train: int = 10000) -> float
 
 def _load_checkpoint(ckpt: Path, cfg: Config, method: Method, gen: torch.Generator):
     state = torch.load(ckpt, weights_only=True, map_location="cpu")
-    saved = {k: v for k, v in state["config"].items() if k not in ("device", "threads")}
+    # fields added to Config after the checkpoint was written take their defaults
+    saved = {**to_dict(Config()), **state["config"]}
+    saved = {k: v for k, v in saved.items() if k not in ("device", "threads")}
     current = {k: v for k, v in to_dict(cfg).items() if k not in ("device", "threads")}
     if saved != current:
         diff = sorted(k for k in current if saved.get(k) != current[k])

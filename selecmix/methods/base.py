@@ -136,6 +136,7 @@ class Method:
         self.ctx, self.cfg, self.mixer = ctx, ctx.cfg, mixer
         self.f = make_classifier(self.cfg.f_arch, ctx.num_classes).to(ctx.device)
         self.opt_f = adam(self.f, self.cfg.lr, self.cfg.weight_decay)
+        self.observer = None          # optional callback after each update of f (see train(on_step=))
 
     # ---- schedule hooks
     def total_epochs(self) -> int:
@@ -159,7 +160,10 @@ class Method:
         state = self.mixer.prepare(pool) if self.mixer is not None else None
         totals: dict[str, torch.Tensor] = {}
         for q in pool.minibatches(self.cfg.batch_size):
-            for key, value in self.step(pool, q, state).items():
+            logs = self.step(pool, q, state)
+            if self.observer is not None:
+                self.observer(self, pool, q, state, logs)
+            for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
         return totals
 

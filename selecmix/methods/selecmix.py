@@ -7,7 +7,14 @@ The auxiliary model that measures "biased similarity" is a choice (Table 2's abl
   of its L2-normalised embeddings, trained with Eq. 3 / Eq. 2 on ``g``'s clean, unaugmented input;
 * ``gce-cos`` / ``gce-l2`` / ``gce-kl``: a classifier trained with GCE (LfF's biased model), with
   cosine or l2 on its penultimate features, or KL between its softmax outputs;
-* ``gt``: the true bias labels (SelecMix "with bias labels", Tables 2 and 5).
+* ``gt``: the true bias labels (SelecMix "with bias labels", Tables 2 and 5);
+* ``random``: a partner drawn at random among the pair kind's candidates (same label for
+  positives, another label for negatives) -- not the paper's: the control of this book's
+  collapse investigation, and, for the first ``random_warmup_pools`` pools, its remedy.
+
+``g_similarity_mode`` is g's mode while it embeds a pool: ``eval`` (the paper profile; the MLP g
+has no BatchNorm, so the mode changes nothing there) or ``train``, as the official code, which
+never puts g in eval mode: a BatchNorm g (ResNet18) then normalises with the pool's statistics.
 
 ``pairs`` picks the pair sets (A: contradicting positives, B: negatives, AB: both, Table 4), and
 ``g_pretrain_epochs`` pretrains ``g`` alone that many epochs and then freezes it (Fig. 5).
@@ -15,6 +22,7 @@ The auxiliary model that measures "biased similarity" is a choice (Table 2's abl
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +54,10 @@ class ContrastiveAux:
 
     @torch.no_grad()
     def embed(self, x_g: torch.Tensor) -> torch.Tensor:
+        """g's embeddings of ``x_g``, in chunks of 1,024 (one official pool), in the mode
+        ``g_similarity_mode`` names (train: BatchNorm uses -- and updates -- the chunk's statistics)."""
         was_training = self.g.training
-        self.g.eval()
+        self.g.train(self.ctx.cfg.g_similarity_mode == "train")
         z = torch.cat([self.g(chunk) for chunk in x_g.split(1024)])
         self.g.train(was_training)
         return z
@@ -119,8 +129,35 @@ class BiasLabelAux:
         return {}
 
 
+class RandomAux:
+    """Random partners: every candidate of the pair kind equally likely (uniform random scores,
+    then Eqs. 4 / 5's masked arg-min / arg-max). Its own generator, seeded from the run's seed,
+    leaves the run's coin and lambda stream as it is."""
+
+    trainable = False
+
+    def __init__(self, ctx: Context):
+        self.gen = torch.Generator().manual_seed(ctx.cfg.seed + 7919)
+
+    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
+        scores = torch.rand(len(pool.y), len(pool.y), generator=self.gen).to(pool.y.device)
+        return pairs_from_similarity(scores, pool.y, kind)
+
+    def modules(self):
+        return {}
+
+    def state(self):
+        return {"gen": self.gen.get_state()}
+
+    def load_state(self, state):
+        if "gen" in state:
+            self.gen.set_state(state["gen"])
+
+
 def make_aux(ctx: Context):
     sim = ctx.cfg.similarity
+    if sim == "random":
+        return RandomAux(ctx)
     if sim in ("gsc", "sc"):
         return ContrastiveAux(ctx, sim)
     if sim.startswith("gce-"):
@@ -128,12 +165,24 @@ def make_aux(ctx: Context):
     return BiasLabelAux(ctx)
 
 
+class Selection(NamedTuple):
+    """Algorithm 1's choices for one pool: the pair kind, each query's partner (-1: none), its lam."""
+
+    kind: str
+    partner: torch.Tensor
+    lam: torch.Tensor
+
+
 class SelecMixMixer(Mixer):
     """Algorithm 1 per pool (one coin, partners by Eq. 4 / 5, lam = min(u, 1 - u), label y_k),
-    and Algorithm 2 line 8 after each update of f (one step of ``g`` on the unmixed mini-batch)."""
+    and Algorithm 2 line 8 after each update of f (one step of ``g`` on the unmixed mini-batch).
+    With ``random_warmup_pools`` = k (this book's remedy, not the paper's) the first k pools of
+    the run take random partners (:class:`RandomAux`) while g trains as usual."""
 
     def __init__(self, ctx: Context):
         self.ctx, self.aux, self.frozen = ctx, make_aux(ctx), False
+        self.pools_done = 0
+        self.warmup = RandomAux(ctx) if ctx.cfg.random_warmup_pools else None
         self.stats: dict[str, list[float]] = defaultdict(list)
         probe_gen = torch.Generator().manual_seed(1234)          # fixed probe set for the curves
         n = len(ctx.splits.train)
@@ -146,21 +195,22 @@ class SelecMixMixer(Mixer):
         pretrain_aux(self.ctx, self.aux, epochs)
         self.frozen = True
 
-    def prepare(self, pool: Pool):
+    def prepare(self, pool: Pool) -> Selection:
         kind = choose_kind(self.ctx.cfg.pairs, self.ctx.gen)
-        partner = self.aux.partners(pool, kind)
+        warming = self.pools_done < self.ctx.cfg.random_warmup_pools
+        partner = (self.warmup if warming else self.aux).partners(pool, kind)
         lam = sample_lambda(len(pool.y), self.ctx.gen).to(pool.x.device)
+        self.pools_done += 1
         found = pair_precision_recall(partner, pool.y, pool.b, kind)
         self.stats[f"{kind}_precision"].append(found["precision"])
         self.stats[f"{kind}_recall"].append(found["recall"])
         if self.ctx.cfg.label_noise > 0:          # Fig. 3: how many partners carry a wrong label
             y_clean = self.ctx.splits.train.y_clean[pool.idx.cpu()].to(pool.y.device)
             self.stats[f"{kind}_mislabelled"].append(partner_sources(partner, pool.y, y_clean, pool.b)["mislabelled"])
-        return partner, lam
+        return Selection(kind, partner, lam)
 
-    def loss(self, f, pool: Pool, q: torch.Tensor, state) -> torch.Tensor:
-        partner, lam = state
-        x_mix, y_mix = selecmix_batch(pool.x, pool.y, partner, lam, q)
+    def loss(self, f, pool: Pool, q: torch.Tensor, selection: Selection) -> torch.Tensor:
+        x_mix, y_mix = selecmix_batch(pool.x, pool.y, selection.partner, selection.lam, q)
         return F.cross_entropy(f(x_mix), y_mix)
 
     def after_step(self, pool: Pool, q: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -182,11 +232,18 @@ class SelecMixMixer(Mixer):
     def modules(self):
         return self.aux.modules()
 
+    def _generators(self) -> dict[str, RandomAux]:
+        return {name: src for name, src in (("aux", self.aux), ("warmup", self.warmup)) if isinstance(src, RandomAux)}
+
     def state(self):
-        return {"frozen": self.frozen}
+        extra = {name: src.state() for name, src in self._generators().items()}
+        return {"frozen": self.frozen, "pools_done": self.pools_done, **extra}
 
     def load_state(self, state):
         self.frozen = bool(state.get("frozen", False))
+        self.pools_done = int(state.get("pools_done", 0))
+        for name, src in self._generators().items():
+            src.load_state(state.get(name, {}))
 
 
 def pretrain_aux(ctx: Context, aux, epochs: int) -> None:
