@@ -3,8 +3,14 @@
 Real CIFAR-10 images are used when the env var SELECMIX_DATA points at a data
 root holding cifar10/train/<class>/NNNN.jpg; otherwise a deterministic
 synthetic batch (smooth colour gradients + noise) stands in.
+
+scikit-image is not a dependency of the package: the tests that compare with
+its functions (the HSV conversion, the Gaussian filter) run where it is
+installed (requirements.txt pins it) and are skipped elsewhere.
 """
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -13,11 +19,22 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
-from skimage.color import rgb2hsv
-from skimage.filters import gaussian
 
 from selecmix.data import corruptions as C
-from selecmix.data.corruptions import CIFAR10C_PARAMS, CORRUPTIONS, corrupt
+from selecmix.data.corruptions import CIFAR10C_PARAMS, CORRUPTIONS, corrupt, rgb2hsv
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "corruption_reference.json").read_text())
+
+
+def _sha(a: np.ndarray) -> str:
+    """The key of tests/data/corruption_reference.json: sha256 of the bytes, dtype, shape."""
+    a = np.ascontiguousarray(a)
+    return f"{hashlib.sha256(a.tobytes()).hexdigest()}:{a.dtype}:{'x'.join(map(str, a.shape))}"
+
+
+def gaussian(*args, **kwargs):
+    """skimage.filters.gaussian, or skip the test where scikit-image is not installed."""
+    return pytest.importorskip("skimage.filters").gaussian(*args, **kwargs)
 
 RANDOM = ("elastic_transform", "frost", "gaussian_noise", "impulse_noise")
 
@@ -249,6 +266,16 @@ def test_frost_textures():
     assert len(textures) == 5
     assert all(t.dtype == np.uint8 and t.ndim == 3 and t.shape[2] == 3 and min(t.shape[:2]) > 32 for t in textures)
     assert textures[0].shape == (120, 180, 3)  # frost1.png is 600 x 900
+    # the exact pixels that cv2.imread + cv2.resize(fx=0.2) gave from imagecorruptions' pictures (BGR there)
+    assert [_sha(t[..., ::-1]) for t in textures] == REFERENCE["textures"]
+
+
+def test_frost_assets_carry_licence_and_attribution():
+    folder = C.FROST_DIR
+    assert (folder / "LICENSE").read_text().startswith("                                 Apache License")
+    readme = (folder / "README.md").read_text()
+    assert "imagecorruptions" in readme and "Hendrycks" in readme and "resize" in readme
+    assert sum((folder / f).stat().st_size for f in C.FROST_FILES) < 300_000
 
 
 def test_frost_blends_a_texture_crop():
@@ -257,7 +284,7 @@ def test_frost_blends_a_texture_crop():
     rng = np.random.default_rng(3)  # replay the draws: texture, top row, left column
     tex = C.frost_textures()[rng.integers(5)]
     top, left = rng.integers(0, tex.shape[0] - 32), rng.integers(0, tex.shape[1] - 32)
-    crop = tex[top : top + 32, left : left + 32, ::-1].astype(float)
+    crop = tex[top : top + 32, left : left + 32].astype(float)
     assert np.array_equal(out[0], (0.45 * crop).astype(np.uint8))
 
 
@@ -267,15 +294,66 @@ def test_frost_brightens_dark_images(images):
     assert out.astype(float).mean() > dark.astype(float).mean() + 20
 
 
-def test_frost_missing_package_message(monkeypatch):
+def test_frost_missing_texture_message(monkeypatch, tmp_path):
     C.frost_textures.cache_clear()
-    monkeypatch.setattr(C.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(C, "FROST_DIR", tmp_path)
     try:
-        with pytest.raises(ModuleNotFoundError, match="pip install imagecorruptions"):
+        with pytest.raises(FileNotFoundError, match="frost1.png is missing.*reinstall"):
             corrupt(np.zeros((1, 32, 32, 3), np.uint8), "frost")
     finally:
         monkeypatch.undo()
         C.frost_textures.cache_clear()
+
+
+# ------------------------------------------------------------------ same bytes as before
+
+
+def _reference_images(label: str) -> np.ndarray:
+    if label == "synthetic":
+        return _synthetic_images()
+    real = _real_images()
+    if real is None:
+        pytest.skip("real CIFAR-10 not found (set SELECMIX_DATA to a root with cifar10/train/<class>/*.jpg)")
+    return real
+
+
+@pytest.mark.parametrize("label", ["real", "synthetic"])
+@pytest.mark.parametrize("name", ["frost", "brightness", "saturate"])
+def test_same_bytes_as_before(label, name):
+    """Frost (textures now shipped with the package) and the HSV corruptions (numpy HSV now) give the
+    bytes that the imagecorruptions textures and scikit-image's HSV conversion gave, at every severity;
+    the hashes were written from that implementation before the change."""
+    images = _reference_images(label)
+    assert _sha(images) == REFERENCE[label]["images"], "the reference images themselves changed"
+    for severity in range(1, 6):
+        out = corrupt(images, name, severity, np.random.default_rng(severity))
+        assert _sha(out) == REFERENCE[label][name][str(severity)], (name, severity)
+
+
+@pytest.mark.parametrize("label", ["real", "synthetic"])
+def test_hsv_bit_identical_to_skimage(label):
+    color = pytest.importorskip("skimage.color")
+    images = _reference_images(label)
+    x = images / 255.0
+    hsv = rgb2hsv(x)
+    assert hsv.tobytes() == color.rgb2hsv(x).tobytes()
+    for channel, (scale, shift) in [(2, (1.0, c)) for c in CIFAR10C_PARAMS["brightness"]] + [
+        (1, p) for p in CIFAR10C_PARAMS["saturate"]
+    ]:
+        edited = hsv.copy()
+        edited[..., channel] = np.clip(edited[..., channel] * scale + shift, 0, 1)
+        assert C.hsv2rgb(edited).tobytes() == color.hsv2rgb(edited).tobytes()
+    # edge cases: greys, black, white, ties between channels, hue 0 and 1
+    rng = np.random.default_rng(0)
+    rgb = rng.random((20_000, 3))
+    rgb[::7, 1] = rgb[::7, 0]
+    rgb[::11] = 0.0
+    rgb[::13] = 1.0
+    rgb[::17, 2] = rgb[::17, 1]
+    assert rgb2hsv(rgb).tobytes() == color.rgb2hsv(rgb).tobytes()
+    h = rng.random((20_000, 3))
+    h[::5, 0], h[::9, 0], h[::3, 1] = 1.0, 0.0, 0.0
+    assert C.hsv2rgb(h).tobytes() == color.hsv2rgb(h).tobytes()
 
 
 # ------------------------------------------------------------------ severity

@@ -15,9 +15,11 @@ SelecMix uses, takes these ten (LfF's two variants used other lists):
 The parameters below are those of CIFAR-10-C (``make_cifar_c.py`` in
 github.com/hendrycks/robustness), tuned for 32x32 images.  They are *not*
 the ImageNet-C parameters that the ``imagecorruptions`` pip package uses for
-large images, which is why we do not call that package's functions: we only
-borrow its frost texture pictures.  The code here is our own and works on a
-whole batch at once where that is natural.
+large images, which is why we do not call that package's functions.  Frost
+needs CIFAR-10-C's frost pictures: they ship with this package, already
+shrunk to the 20 % that CIFAR-10-C uses, in ``selecmix/data/assets/frost``
+(see the README and LICENSE there for where they come from).  The code here
+is our own and works on a whole batch at once where that is natural.
 
 LfF built Corrupted CIFAR-10 at CIFAR-10-C level 5, the strongest one; the
 papers call it "severity 4" because LfF counts severities from zero.
@@ -30,7 +32,6 @@ Frost and pixelate work in 0..255 and are truncated the same way.
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +39,6 @@ import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage.color import hsv2rgb, rgb2hsv
 
 IMSIZE = 32
 
@@ -75,8 +75,11 @@ CIFAR10C_PARAMS: dict[str, list] = {
     "saturate": [(0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)],  # S -> S * a + b
 }
 
-# CIFAR-10-C draws randint(5), so frost6.jpg is never used.
-FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
+# CIFAR-10-C draws randint(5) among frost1.png, frost2.png, frost3.png, frost4.jpg and frost5.jpg
+# (frost6.jpg is never used), each read by cv2.imread and shrunk by cv2.resize(fx=0.2, fy=0.2).
+# The files below are exactly those shrunk pixels, as lossless RGB PNGs.
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.png", "frost5.png")
+FROST_DIR = Path(__file__).resolve().parent / "assets" / "frost"
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -178,26 +181,19 @@ def pixelate(images: np.ndarray, c: float) -> np.ndarray:
 # ---------------------------------------------------------------- frost
 
 
-def _frost_dir() -> Path:
-    spec = importlib.util.find_spec("imagecorruptions")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "The frost corruption needs the frost texture pictures shipped with the "
-            "'imagecorruptions' package; install it with `pip install imagecorruptions`."
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "frost"
-
-
 @lru_cache(maxsize=1)
 def frost_textures() -> tuple[np.ndarray, ...]:
-    """The five CIFAR-10-C frost textures, read as BGR uint8 and shrunk to 20% (cached)."""
+    """The five CIFAR-10-C frost textures, RGB uint8, at the 20 % scale CIFAR-10-C uses (cached)."""
     textures = []
     for name in FROST_FILES:
-        path = _frost_dir() / name
-        tex = cv2.imread(str(path))  # BGR, alpha dropped
-        if tex is None:
-            raise FileNotFoundError(f"Cannot read frost texture {path}; reinstall with `pip install imagecorruptions`.")
-        textures.append(cv2.resize(tex, (0, 0), fx=0.2, fy=0.2))
+        path = FROST_DIR / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Frost texture {path} is missing: the selecmix package is incomplete; reinstall it "
+                "(pip install --force-reinstall selecmix, or pip install -e . in a checkout)."
+            )
+        with Image.open(path) as im:
+            textures.append(np.asarray(im.convert("RGB")))
     return tuple(textures)
 
 
@@ -211,7 +207,7 @@ def frost(images: np.ndarray, c_img: float, c_frost: float, rng: np.random.Gener
         tex = textures[rng.integers(len(textures))]
         top = rng.integers(0, tex.shape[0] - h)
         left = rng.integers(0, tex.shape[1] - w)
-        crops[i] = tex[top : top + h, left : left + w, ::-1]  # BGR -> RGB
+        crops[i] = tex[top : top + h, left : left + w]
     return np.clip(c_img * images.astype(np.float64) + c_frost * crops, 0, 255)
 
 
@@ -224,11 +220,61 @@ def contrast(x: np.ndarray, c: float) -> np.ndarray:
     return np.clip((x - means) * c + means, 0, 1)
 
 
-def _edit_hsv(x: np.ndarray, channel: int, scale: float, shift: float, chunk: int = 256) -> np.ndarray:
-    """RGB -> HSV (skimage), ``channel = clip(channel * scale + shift, 0, 1)``, -> RGB.
+def rgb2hsv(rgb: np.ndarray) -> np.ndarray:
+    """RGB floats (..., 3) -> HSV, all in [0, 1]: scikit-image's ``rgb2hsv`` (0.26) written out with
+    the same operations in the same order, so the results are the same floats bit for bit
+    (``tests/test_corruptions.py`` checks this against scikit-image and against stored hashes)."""
+    arr = np.asarray(rgb, dtype=np.float64)
+    out = np.empty_like(arr)
+    out_v = arr.max(-1)
+    delta = np.ptp(arr, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out_s = delta / out_v
+        out_s[delta == 0.0] = 0.0
+        idx = arr[..., 0] == out_v  # red is max
+        out[idx, 0] = (arr[idx, 1] - arr[idx, 2]) / delta[idx]
+        idx = arr[..., 1] == out_v  # green is max
+        out[idx, 0] = 2.0 + (arr[idx, 2] - arr[idx, 0]) / delta[idx]
+        idx = arr[..., 2] == out_v  # blue is max
+        out[idx, 0] = 4.0 + (arr[idx, 0] - arr[idx, 1]) / delta[idx]
+        out_h = (out[..., 0] / 6.0) % 1.0
+    out_h[delta == 0.0] = 0.0
+    out[..., 0] = out_h
+    out[..., 1] = out_s
+    out[..., 2] = out_v
+    out[np.isnan(out)] = 0
+    return out
 
-    Works on ``chunk`` images at a time: skimage's conversions are about
-    2.5x faster on cache-sized pieces than on a whole 5,000-image batch.
+
+def hsv2rgb(hsv: np.ndarray) -> np.ndarray:
+    """HSV floats (..., 3) -> RGB: scikit-image's ``hsv2rgb`` (0.26), same operations, same floats."""
+    arr = np.asarray(hsv, dtype=np.float64)
+    h, s, v = arr[..., 0], arr[..., 1], arr[..., 2]
+    hi = np.floor(h * 6)
+    f = h * 6 - hi
+    p = v * (1 - s)
+    q = v * (1 - f * s)
+    t = v * (1 - (1 - f) * s)
+    sector = hi.astype(np.uint8) % 6
+    choices = (
+        (v, t, p),
+        (q, v, p),
+        (p, v, t),
+        (p, q, v),
+        (t, p, v),
+        (v, p, q),
+    )
+    out = np.empty_like(arr)
+    for ch in range(3):
+        out[..., ch] = np.choose(sector, [c[ch] for c in choices])
+    return out
+
+
+def _edit_hsv(x: np.ndarray, channel: int, scale: float, shift: float, chunk: int = 256) -> np.ndarray:
+    """RGB -> HSV, ``channel = clip(channel * scale + shift, 0, 1)``, -> RGB.
+
+    Works on ``chunk`` images at a time: the conversions are about 2.5x
+    faster on cache-sized pieces than on a whole 5,000-image batch.
     """
     out = np.empty_like(x)
     for i in range(0, len(x), chunk):
