@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from selecmix.benchmark import macs_per_image, run_benchmark
+from selecmix.experiments.benchmark import macs_per_image, run_benchmark
 from selecmix.config import make_config
 
 

@@ -63,7 +63,8 @@ def test_exercises_and_solutions(number, name):
 
 def test_status_table_is_current():
     """book/results/STATUS.md must be regenerated whenever result files change."""
-    from selecmix.results import load_results, status_markdown
+    from selecmix.experiments.tables import load_results
+    from selecmix.experiments.status import status_markdown
 
     results_dir = BOOK / "results"
     status = (results_dir / "STATUS.md").read_text()

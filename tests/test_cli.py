@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from selecmix.__main__ import main
+from selecmix.experiments.cli import main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -78,8 +78,8 @@ def test_sweep_scale_plan_feeds_clean_inputs(capsys):
 
 
 def test_plan_all_is_every_plan_once_headline_first():
-    from selecmix.results import run_name
-    from selecmix.sweeps import plan
+    from selecmix.records import run_name
+    from selecmix.experiments.sweeps import plan
 
     runs = plan("all", "cmnist")
     names = [run_name(r.config()) for r in runs]
@@ -95,8 +95,9 @@ def test_plan_all_is_every_plan_once_headline_first():
 def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
     """The status page's progress table: recorded / planned per plan, from the files present (the
     same set `plan all` trains), and '-' where the book plans no runs at the other ratios."""
-    from selecmix.results import result_path, write_status
-    from selecmix.sweeps import PLAN_FIGURES, plan, plan_progress
+    from selecmix.records import result_path
+    from selecmix.experiments.status import write_status
+    from selecmix.experiments.sweeps import PLAN_FIGURES, plan, plan_progress
 
     rows = {row["plan"]: row for row in plan_progress(str(tmp_path))}
     assert set(rows) == set(PLAN_FIGURES)

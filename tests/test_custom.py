@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from selecmix.custom import (config_for, easy_to_learn_check, folder_summary, from_folders, from_tensors,
-                             high_loss_indices, outcome_table, pattern_masks, pattern_mnist, to_uint8_images,
-                             train_on, write_dfa_folder)
+from selecmix.data.custom import config_for, folder_summary, from_folders, from_tensors, to_uint8_images, write_dfa_folder
+from selecmix.book.ch07_your_own_data import easy_to_learn_check, high_loss_indices, outcome_table, pattern_masks, pattern_mnist, train_on
 from selecmix.data import load_splits
 from selecmix.data.sources import mnist_embedded
 

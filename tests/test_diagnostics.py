@@ -6,7 +6,7 @@ import json
 import pytest
 
 from selecmix.data import load_splits
-from selecmix.diagnostics import collapse_scan, collapse_summary, read_scan, write_scan
+from selecmix.experiments.diagnostics import collapse_scan, collapse_summary, read_scan, write_scan
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_scan_rows_and_summary(small, tmp_path):
 
 
 def test_scan_covers_pair_sets_for_selecmix_only(small):
-    from selecmix.diagnostics import scan_label
+    from selecmix.experiments.diagnostics import scan_label
 
     rows = collapse_scan(small, methods=("vanilla", "selecmix"), seeds=range(1), scales=("official",), epochs=1,
                          profile="fast", pairs=("A", "B"))
@@ -41,7 +41,7 @@ def test_scan_covers_pair_sets_for_selecmix_only(small):
 
 
 def test_scan_rows_name_the_full_run_they_foretell():
-    from selecmix.diagnostics import scan_label
+    from selecmix.experiments.diagnostics import scan_label
 
     noisy = load_splits("cmnist", 1.0, source="embedded", train_size=1200, label_noise=2.0)
     (row,) = collapse_scan(noisy, methods=("selecmix",), seeds=range(1), scales=("clean",), profile="fast",
@@ -59,7 +59,7 @@ def test_summary_counts_dead_seeds():
 
 
 def test_g_pair_scan_learns_to_find_contradicting_positives(small, tmp_path):
-    from selecmix.diagnostics import g_pair_scan
+    from selecmix.experiments.diagnostics import g_pair_scan
 
     scan = g_pair_scan(small, "mlp", 1.0, steps=6, every=3, pools=1, profile="fast")
     assert [p["step"] for p in scan["curve"]] == [0, 3, 6]
@@ -77,7 +77,7 @@ def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
     label; the partner scan reads the same from its checkpoint, beside the true bias-conflicting
     share and both base rates. A run without noise logs no such share."""
     from selecmix.config import make_config
-    from selecmix.diagnostics import partner_scan
+    from selecmix.experiments.diagnostics import partner_scan
     from selecmix.train import train
 
     noisy = load_splits("cmnist", 1.0, source="embedded", train_size=1200, label_noise=5.0)
@@ -101,7 +101,7 @@ def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
 
 def test_scan_of_a_pretrained_frozen_g(small):
     """Fig. 5's variant: g pretrained k epochs and frozen, per loss; the row names the full run."""
-    from selecmix.diagnostics import scan_label
+    from selecmix.experiments.diagnostics import scan_label
 
     rows = collapse_scan(small, methods=("vanilla", "selecmix"), seeds=range(1), scales=("clean",), profile="fast",
                          g_pretrain=(("gsc", 2), ("sc", 2), ("gsc", None)))

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 matplotlib.use("Agg")
 
-from selecmix import embedding as E  # noqa: E402
-from selecmix.config import make_config  # noqa: E402
-from selecmix.losses import gsc_loss, supcon_loss  # noqa: E402
+from selecmix.book.ch03_sc_vs_gsc import PAIR_KINDS, anchor_loss, anchor_pulls, draw_gsc_weights, features_of, gce_gradient_ratio, gsc_pair_weights, gsc_weight_explorer, gsc_weight_static, paper_table3_frame, plot_similarity_panels, plot_tsne_grid, probe_bias, probe_frame, recorded_probe_frame, recorded_similarity_curves, subsample, toy_anchor, toy_anchor_table, train_auxiliary, train_ratio, tsne_2d
+from selecmix.book import train_quietly
+from selecmix.config import make_config
+from selecmix.losses import gsc_loss, supcon_loss
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def tiny():
 
 def test_weight_ratio_depends_on_similarity_only():
     sims = torch.tensor([0.9, 0.1, 0.5, -0.2], dtype=torch.float64)
-    w = E.gsc_pair_weights(sims, tau=0.2, q=0.7)
+    w = gsc_pair_weights(sims, tau=0.2, q=0.7)
     assert math.isclose(float(w["p"].sum()), 1.0, rel_tol=1e-12)
     assert math.isclose(float(w["weight"][0] / w["weight"][1]), math.exp(0.7 * 0.8 / 0.2), rel_tol=1e-9)
 
@@ -39,90 +40,90 @@ def test_anchor_loss_matches_package_losses(q):
     per_anchor = []
     for i in range(len(y)):
         others = torch.arange(len(y)) != i
-        per_anchor.append(E.anchor_loss(sim[i, others], (y[others] == y[i]), 0.2, q))
+        per_anchor.append(anchor_loss(sim[i, others], (y[others] == y[i]), 0.2, q))
     expected = supcon_loss(z, y, 0.2) if q is None else gsc_loss(z, y, 0.2, q)
     assert math.isclose(float(torch.stack(per_anchor).mean()), float(expected), rel_tol=1e-9)
 
 
 def test_gsc_spares_contradicting_pairs():
-    toy = E.toy_anchor()
+    toy = toy_anchor()
     kinds = toy["kind"]
     cp, cn = kinds.index("contradicting_positive"), kinds.index("contradicting_negative")
-    sc = E.anchor_pulls(toy["sim"], toy["positive"], 0.2, None)
-    gsc = E.anchor_pulls(toy["sim"], toy["positive"], 0.2, 0.7)
+    sc = anchor_pulls(toy["sim"], toy["positive"], 0.2, None)
+    gsc = anchor_pulls(toy["sim"], toy["positive"], 0.2, 0.7)
     assert sc[cp] > 0 and gsc[cp] > 0                 # both pull the contradicting positive closer ...
     assert sc[cp] > 20 * gsc[cp]                      # ... SC far harder than GSC
     assert sc[cn] < gsc[cn] < 0                       # and SC pushes the contradicting negative away harder
-    table = E.toy_anchor_table()
+    table = toy_anchor_table()
     assert len(table) == 4 and table["GSC weight p_ik^q"].max() <= 1
 
 
 def test_gce_gradient_is_ce_gradient_times_q_p_to_the_q():
     g = torch.Generator().manual_seed(0)
-    out = E.gce_gradient_ratio(torch.randn(5, 3, generator=g), torch.tensor([0, 1, 2, 0, 1]), q=0.7)
+    out = gce_gradient_ratio(torch.randn(5, 3, generator=g), torch.tensor([0, 1, 2, 0, 1]), q=0.7)
     assert torch.allclose(out["measured"], out["q_p_y^q"], atol=1e-10)
 
 
 def test_train_auxiliary_records_fig2_curves(tiny):
-    run = E.train_auxiliary(tiny, "gsc", epochs=2, probe_size=300)
+    run = train_auxiliary(tiny, "gsc", epochs=2, probe_size=300)
     assert run.curves["epoch"] == [0, 1, 2]
-    for kind in E.PAIR_KINDS:
+    for kind in PAIR_KINDS:
         assert len(run.curves[kind]) == 3 and all(-1 <= v <= 1 for v in run.curves[kind])
     z = run.embed(tiny.test)
     assert z.shape == (len(tiny.test), 128) and torch.allclose(z.norm(dim=1), torch.ones(len(z)), atol=1e-5)
     assert run.ratio == 5.0
     with pytest.raises(ValueError):
-        E.train_auxiliary(tiny, "ce")
-    fig = E.plot_similarity_panels({"GSC": run.curves, "SC": {}})
+        train_auxiliary(tiny, "ce")
+    fig = plot_similarity_panels({"GSC": run.curves, "SC": {}})
     assert len(fig.axes) == 2
 
 
 def test_features_probe_and_tsne(tiny):
-    run = E.train_auxiliary(tiny, "sc", epochs=1)
-    acc = E.probe_bias(run, tiny)
+    run = train_auxiliary(tiny, "sc", epochs=1)
+    acc = probe_bias(run, tiny)
     assert 0 <= acc <= 100
     tiny_cfg = dict(epochs=1, train_size=600, large_batch=256, batch_size=64)
-    lff = E.train_quietly(make_config("cmnist", 5.0, "lff", "fast", **tiny_cfg), tiny, keep=True)
-    assert E.features_of(lff["method"], tiny.test).shape == (len(tiny.test), 16)
-    sm = E.train_quietly(make_config("cmnist", 5.0, "selecmix", "fast", **tiny_cfg), tiny, keep=True)
-    assert E.features_of(sm["method"], tiny.test).shape == (len(tiny.test), 128)
+    lff = train_quietly(make_config("cmnist", 5.0, "lff", "fast", **tiny_cfg), tiny, keep=True)
+    assert features_of(lff["method"], tiny.test).shape == (len(tiny.test), 16)
+    sm = train_quietly(make_config("cmnist", 5.0, "selecmix", "fast", **tiny_cfg), tiny, keep=True)
+    assert features_of(sm["method"], tiny.test).shape == (len(tiny.test), 128)
     with pytest.raises(TypeError):
-        E.features_of(object(), tiny.test)
-    sub = E.subsample(tiny.test, 60)
-    xy = E.tsne_2d(E.features_of(run, sub), max_iter=250)
+        features_of(object(), tiny.test)
+    sub = subsample(tiny.test, 60)
+    xy = tsne_2d(features_of(run, sub), max_iter=250)
     assert xy.shape == (60, 2)
-    fig = E.plot_tsne_grid({("a", "SC"): (xy, sub.b), ("a", "GSC"): (xy, sub.b)})
+    fig = plot_tsne_grid({("a", "SC"): (xy, sub.b), ("a", "GSC"): (xy, sub.b)})
     assert len(fig.axes) == 2
-    frame = E.probe_frame({("SC", 5.0): acc, ("LfF", 5.0): E.probe_bias(lff["method"], tiny)})
+    frame = probe_frame({("SC", 5.0): acc, ("LfF", 5.0): probe_bias(lff["method"], tiny)})
     assert list(frame.columns) == ["5 %"]
 
 
 def test_recorded_curves_and_probes_from_result_dicts():
     def fake(label, seed, sim, probe):
-        history = [{"epoch": e, "aux": {f"sim_{k}": sim + e for k in E.PAIR_KINDS}} for e in range(3)]
+        history = [{"epoch": e, "aux": {f"sim_{k}": sim + e for k in PAIR_KINDS}} for e in range(3)]
         return {"label": label, "dataset": "cmnist", "ratio": 1.0, "profile": "paper", "seed": seed,
                 "history": history, "aux_bias_probe": probe}
 
     results = [fake("selecmix", 0, 0.0, 80.0), fake("selecmix", 1, 0.2, 90.0)]
-    curves = E.recorded_similarity_curves(results, "selecmix")
+    curves = recorded_similarity_curves(results, "selecmix")
     assert curves["n"] == 2 and curves["epoch"] == [1, 2, 3]
     assert curves["positive"] == pytest.approx([0.1, 1.1, 2.1])
-    assert E.recorded_similarity_curves(results, "selecmix-simsc")["n"] == 0
-    frame = E.recorded_probe_frame(results)
+    assert recorded_similarity_curves(results, "selecmix-simsc")["n"] == 0
+    frame = recorded_probe_frame(results)
     assert frame.loc["g trained with GSC (SelecMix)", "1 %"] == "85.00 ± 7.07 (n=2)"
     assert frame.loc["LfF (GCE biased model)", "1 %"] == "not yet recorded"
-    assert E.paper_table3_frame().loc["Ours (GSC)", ("cifar10c", "1 %")] == "93.39 ± 0.02"
+    assert paper_table3_frame().loc["Ours (GSC)", ("cifar10c", "1 %")] == "93.39 ± 0.02"
 
 
 def test_widget_and_static_twin():
-    assert len(E.gsc_weight_static().axes) == 2
-    E.draw_gsc_weights(0.5, 0.3)
+    assert len(gsc_weight_static().axes) == 2
+    draw_gsc_weights(0.5, 0.3)
     pytest.importorskip("ipywidgets")
-    assert bytes(E.gsc_weight_explorer().children[-1].value).startswith(b"\x89PNG")
+    assert bytes(gsc_weight_explorer().children[-1].value).startswith(b"\x89PNG")
 
 
 def test_train_ratio(tiny):
-    assert E.train_ratio(tiny.train) == 5.0
+    assert train_ratio(tiny.train) == 5.0
 
 
 def test_similarity_groups_against_the_pairwise_loop():

@@ -7,15 +7,16 @@ import pytest
 
 matplotlib.use("Agg")
 
-from selecmix import figures as FG  # noqa: E402
-from selecmix.config import make_config, to_dict  # noqa: E402
-from selecmix.results import comparison_rows  # noqa: E402
-from selecmix.sweeps import plan  # noqa: E402
+from selecmix.book.recorded import MISSING, aux_series, cell_text, label_of, select, summarize
+from selecmix.book.ch06_ablations import NOISE_BETAS, PRETRAIN_EPOCHS, last_epoch_frame, live_frame, noise_series, plot_aux, plot_noise, plot_pretrain, plot_table_rows, pretrain_frame, pretrain_pairs_frame, pretrain_runs, pretrain_series, series_frame
+from selecmix.config import make_config, to_dict
+from selecmix.experiments.tables import comparison_rows
+from selecmix.experiments.sweeps import plan
 
 
 def fake(method, value, seed=0, ratio=1.0, profile="paper", last=None, **overrides):
     cfg = make_config("cmnist", ratio, method, profile, **overrides)
-    from selecmix.results import run_label
+    from selecmix.records import run_label
 
     history = [{"epoch": e, "aux": {"negative_precision": 10.0 * (e + 1) + seed}} for e in range(3)]
     return {"label": run_label(cfg), "dataset": "cmnist", "ratio": ratio, "profile": profile, "seed": seed,
@@ -24,76 +25,76 @@ def fake(method, value, seed=0, ratio=1.0, profile="paper", last=None, **overrid
 
 
 def test_labels_match_result_files():
-    assert FG.label_of("selecmix", label_noise=2) == "selecmix-noise2"
-    assert FG.label_of("vanilla", label_noise=0.5) == "vanilla-noise0.5"
-    assert FG.label_of("selecmix", label_noise=0) == "selecmix"
-    assert FG.label_of("selecmix", g_pretrain_epochs=25) == "selecmix-pre25"
-    assert FG.label_of("selecmix", similarity="sc", g_pretrain_epochs=100) == "selecmix-pre100-simsc"
+    assert label_of("selecmix", label_noise=2) == "selecmix-noise2"
+    assert label_of("vanilla", label_noise=0.5) == "vanilla-noise0.5"
+    assert label_of("selecmix", label_noise=0) == "selecmix"
+    assert label_of("selecmix", g_pretrain_epochs=25) == "selecmix-pre25"
+    assert label_of("selecmix", similarity="sc", g_pretrain_epochs=100) == "selecmix-pre100-simsc"
 
 
 def test_grids_match_the_sweep_plans():
     noise = {dict(r.overrides)["label_noise"] for r in plan("noise", ratios=(1.0,), seeds=(0,))}
-    assert noise == set(FG.NOISE_BETAS)
+    assert noise == set(NOISE_BETAS)
     pre = {dict(r.overrides)["g_pretrain_epochs"] for r in plan("pretrain", ratios=(1.0,), seeds=(0,))}
-    assert pre == set(FG.PRETRAIN_EPOCHS)
+    assert pre == set(PRETRAIN_EPOCHS)
     sc = {dict(r.overrides)["g_pretrain_epochs"] for r in plan("pretrain", ratios=(1.0,), seeds=(0,))
           if dict(r.overrides)["similarity"] == "sc"}
-    assert sc == set(FG.PRETRAIN_EPOCHS) - {0}                  # k = 0 is loss-independent: run once, under GSC
+    assert sc == set(PRETRAIN_EPOCHS) - {0}                  # k = 0 is loss-independent: run once, under GSC
 
 
 def test_noise_series_and_frame():
     results = [fake("vanilla", 50.0), fake("vanilla", 40.0, label_noise=2), fake("vanilla", 44.0, seed=1, label_noise=2),
                fake("selecmix", 80.0, label_noise=2), fake("selecmix", 99.0, label_noise=2, profile="fast"),
                fake("selecmix", 70.0, ratio=5.0, label_noise=2)]
-    s = FG.noise_series(results)
+    s = noise_series(results)
     vanilla = {p["beta"]: p for p in s["Vanilla"]}
     assert vanilla[0.0]["mean"] == 50.0 and vanilla[2.0]["mean"] == 42.0 and vanilla[2.0]["n"] == 2
     assert vanilla[2.0]["std"] == pytest.approx(2.8284, abs=1e-3)
     sm = {p["beta"]: p for p in s["SelecMix (V+Ours)"]}
     assert sm[2.0]["mean"] == 80.0 and sm[2.0]["n"] == 1          # the fast and 5 % runs are not mixed in
     assert all(p["n"] == 0 for p in s["LfF"])
-    frame = FG.series_frame(s, "beta")
-    assert frame.loc["LfF", "2"] == FG.MISSING and frame.loc["Vanilla", "2"] == "42.00 ± 2.83 (n=2)"
-    ax = FG.plot_noise(s)
-    assert "LfF: " + FG.MISSING in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert FG.noise_series(results, profile="fast")["SelecMix (V+Ours)"][3]["mean"] == 99.0
+    frame = series_frame(s, "beta")
+    assert frame.loc["LfF", "2"] == MISSING and frame.loc["Vanilla", "2"] == "42.00 ± 2.83 (n=2)"
+    ax = plot_noise(s)
+    assert "LfF: " + MISSING in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert noise_series(results, profile="fast")["SelecMix (V+Ours)"][3]["mean"] == 99.0
 
 
 def test_pretrain_series_frame_and_plot():
     results = [fake("selecmix", 60.0, g_pretrain_epochs=0), fake("selecmix", 80.0, g_pretrain_epochs=25),
                fake("selecmix", 82.0), fake("selecmix", 70.0, similarity="sc", g_pretrain_epochs=25)]
-    gsc, sc = FG.pretrain_series(results, "gsc"), FG.pretrain_series(results, "sc")
+    gsc, sc = pretrain_series(results, "gsc"), pretrain_series(results, "sc")
     assert [p["mean"] for p in gsc["points"]][:4] == [60.0, None, None, 80.0]
     assert gsc["simultaneous"]["mean"] == 82.0 and sc["simultaneous"]["n"] == 0
     assert sc["points"][3]["label"] == "selecmix-pre25-simsc" and sc["points"][3]["mean"] == 70.0
     assert sc["points"][0]["mean"] == 60.0 and sc["points"][0]["n"] == 1   # k = 0: the GSC file serves SC too
-    frame = FG.pretrain_frame([gsc, sc])
-    assert frame.loc["SC (frozen after k epochs)", "simultaneous"] == FG.MISSING
-    fig = FG.plot_pretrain([gsc, sc])
+    frame = pretrain_frame([gsc, sc])
+    assert frame.loc["SC (frozen after k epochs)", "simultaneous"] == MISSING
+    fig = plot_pretrain([gsc, sc])
     assert len(fig.axes) == 2
-    empty = FG.plot_pretrain([FG.pretrain_series([], "gsc")])
-    assert "GSC (simultaneous): " + FG.MISSING in [t.get_text() for t in empty.axes[0].get_legend().get_texts()]
+    empty = plot_pretrain([pretrain_series([], "gsc")])
+    assert "GSC (simultaneous): " + MISSING in [t.get_text() for t in empty.axes[0].get_legend().get_texts()]
 
 
 def test_pretrain_pairs_frame_averages_epochs_then_seeds():
     # fake histories: negative precision 10, 20, 30 (+ seed) over three epochs -> 20 + seed per run
     results = [fake("selecmix", 80.0, g_pretrain_epochs=25), fake("selecmix", 81.0, seed=1, g_pretrain_epochs=25),
                fake("selecmix", 11.35, similarity="sc", g_pretrain_epochs=200)]
-    frame = FG.pretrain_pairs_frame(results, stats=("negative_precision",))
+    frame = pretrain_pairs_frame(results, stats=("negative_precision",))
     assert frame.loc["GSC: negative precision", "25"] == "20.5 (n=2)"
     assert frame.loc["SC: negative precision", "200"] == "20.0 (n=1)"      # a collapsed f keeps g's pairs
-    assert frame.loc["GSC: negative precision", "simultaneous"] == FG.MISSING
-    assert list(frame.columns) == [str(k) for k in FG.PRETRAIN_EPOCHS] + ["simultaneous"]
+    assert frame.loc["GSC: negative precision", "simultaneous"] == MISSING
+    assert list(frame.columns) == [str(k) for k in PRETRAIN_EPOCHS] + ["simultaneous"]
 
 
 def test_pretrain_runs_share_k0_between_losses_one_per_seed():
     results = [fake("selecmix", 63.0, g_pretrain_epochs=0), fake("selecmix", 64.0, similarity="sc", g_pretrain_epochs=0),
                fake("selecmix", 65.0, seed=1, g_pretrain_epochs=0), fake("selecmix", 70.0, similarity="sc", g_pretrain_epochs=1)]
-    sc0 = FG.pretrain_runs(results, "sc", 0)
+    sc0 = pretrain_runs(results, "sc", 0)
     assert [(r["seed"], r["best_test_unbiased"]) for r in sc0] == [(0, 64.0), (1, 65.0)]   # own file first
-    assert [r["best_test_unbiased"] for r in FG.pretrain_runs(results, "gsc", 0)] == [63.0, 65.0]
-    assert FG.pretrain_runs(results, "gsc", 1) == []                # k > 0: the loss matters
-    frame = FG.pretrain_pairs_frame(results, stats=("negative_precision",))
+    assert [r["best_test_unbiased"] for r in pretrain_runs(results, "gsc", 0)] == [63.0, 65.0]
+    assert pretrain_runs(results, "gsc", 1) == []                # k > 0: the loss matters
+    frame = pretrain_pairs_frame(results, stats=("negative_precision",))
     assert frame.loc["SC: negative precision", "0"] == "20.5 (n=2)"
 
 
@@ -101,21 +102,21 @@ def test_table4_both_protocols():
     results = [fake("selecmix", 84.0, pairs="A", last=70.0), fake("mixup", 47.0)]
     best = comparison_rows(results, "cmnist", "4", "best_test_unbiased")
     last = comparison_rows(results, "cmnist", "4", "last_test_unbiased")
-    frame = FG.last_epoch_frame(last)
+    frame = last_epoch_frame(last)
     assert ("1 %", "last epoch (ours)") in frame.columns and ("1 %", "paper (best test)") in frame.columns
     assert not any(c[1] == "diff" for c in frame.columns)
     assert frame.loc["+ Ours (A)", ("1 %", "last epoch (ours)")].startswith("70.00")
-    assert frame.loc["+ Ours (B)", ("1 %", "last epoch (ours)")] == FG.MISSING
-    ax = FG.plot_table_rows(best, 1.0)
+    assert frame.loc["+ Ours (B)", ("1 %", "last epoch (ours)")] == MISSING
+    ax = plot_table_rows(best, 1.0)
     assert len(ax.get_xticklabels()) == len([r for r in best if r["ratio"] == 1.0])
 
 
 def test_aux_series_averages_seeds():
     results = [fake("selecmix", 80.0, seed=0), fake("selecmix", 80.0, seed=2)]
-    s = FG.aux_series(results, "selecmix", ["negative_precision"])
+    s = aux_series(results, "selecmix", ["negative_precision"])
     assert s["n"] == 2 and s["epoch"] == [1, 2, 3] and s["negative_precision"] == [11.0, 21.0, 31.0]
-    fig = FG.plot_aux(results, {"selecmix": "GSC", "selecmix-simsc": "SC"}, ["negative_precision"])
-    assert FG.MISSING in " ".join(t.get_text() for t in fig.axes[1].texts)
+    fig = plot_aux(results, {"selecmix": "GSC", "selecmix-simsc": "SC"}, ["negative_precision"])
+    assert MISSING in " ".join(t.get_text() for t in fig.axes[1].texts)
 
 
 def test_figures_use_the_tables_seeds_and_leave_collapsed_runs_out():
@@ -124,29 +125,29 @@ def test_figures_use_the_tables_seeds_and_leave_collapsed_runs_out():
     tens of points); g's statistics keep it."""
     runs = [fake("selecmix", 86.0, seed=0), fake("selecmix", 84.0, seed=1), fake("selecmix", 11.35, seed=2),
             fake("selecmix", 70.0, seed=3)]
-    assert [r["seed"] for r in FG.select(runs, "selecmix")] == [0, 1, 2]
-    assert len(FG.select(runs, "selecmix", seeds=None)) == 4
-    point = FG.summarize(FG.select(runs, "selecmix"))
+    assert [r["seed"] for r in select(runs, "selecmix")] == [0, 1, 2]
+    assert len(select(runs, "selecmix", seeds=None)) == 4
+    point = summarize(select(runs, "selecmix"))
     assert point["mean"] == 85.0 and point["n"] == 2 and point["collapsed"] == 1
-    assert FG.cell_text(point) == "85.00 ± 1.41 (n=2 + 1 collapsed)"
-    kept = FG.summarize(FG.select(runs, "selecmix"), leave_out_collapsed=False)
+    assert cell_text(point) == "85.00 ± 1.41 (n=2 + 1 collapsed)"
+    kept = summarize(select(runs, "selecmix"), leave_out_collapsed=False)
     assert kept["n"] == 3 and kept["collapsed"] == 0
-    assert FG.cell_text(FG.summarize([runs[2]])) == "collapsed (1)"
-    simultaneous = FG.pretrain_series(runs)["simultaneous"]
+    assert cell_text(summarize([runs[2]])) == "collapsed (1)"
+    simultaneous = pretrain_series(runs)["simultaneous"]
     assert simultaneous["mean"] == 85.0 and simultaneous["collapsed"] == 1
-    clean = FG.noise_series(runs)["SelecMix (V+Ours)"][0]
+    clean = noise_series(runs)["SelecMix (V+Ours)"][0]
     assert clean["beta"] == 0.0 and clean["mean"] == 85.0 and clean["n"] == 2
-    every_seed = FG.noise_series(runs, seeds=None)["SelecMix (V+Ours)"][0]      # seed 3 stands in for seed 2
+    every_seed = noise_series(runs, seeds=None)["SelecMix (V+Ours)"][0]      # seed 3 stands in for seed 2
     assert every_seed["values"] == [86.0, 84.0, 70.0] and every_seed["collapsed"] == 1
-    assert FG.aux_series(runs, "selecmix", ["negative_precision"])["n"] == 3
+    assert aux_series(runs, "selecmix", ["negative_precision"])["n"] == 3
 
 
 def test_plot_noise_marks_collapsed_points():
     runs = [fake("selecmix", 86.0), fake("selecmix", 11.35, seed=1),            # one of two clean runs collapsed
             fake("selecmix", 11.35, label_noise=1), fake("selecmix", 11.36, seed=1, label_noise=1),
             fake("lff", 11.35, label_noise=1)]
-    series = FG.noise_series(runs, methods={"selecmix": "SelecMix", "lff": "LfF"})
-    ax = FG.plot_noise(series)
+    series = noise_series(runs, methods={"selecmix": "SelecMix", "lff": "LfF"})
+    ax = plot_noise(series)
     crosses = [c.get_offsets().tolist() for c in ax.collections if len(c.get_offsets())]
     assert [1.0, 10.0] in [xy for group in crosses for xy in group]     # beta 1 %: every run dead, drawn at chance
     texts = [t.get_text() for t in ax.texts]
@@ -157,16 +158,16 @@ def test_plot_noise_marks_collapsed_points():
 
 def test_one_real_tiny_run_flows_through():
     from selecmix.data import load_splits
-    from selecmix.embedding import train_quietly
+    from selecmix.book import train_quietly
 
     splits = load_splits("cmnist", 5.0, source="embedded", train_size=600, label_noise=2.0)
     cfg = make_config("cmnist", 5.0, "selecmix", "fast", label_noise=2.0, epochs=2, train_size=600,
                       large_batch=256, batch_size=64)
     r = train_quietly(cfg, splits)
     assert r["label"] == "selecmix-noise2"
-    s = FG.noise_series([r], ratio=5.0, profile="fast", methods={"selecmix": "SelecMix"}, betas=(2.0,))
+    s = noise_series([r], ratio=5.0, profile="fast", methods={"selecmix": "SelecMix"}, betas=(2.0,))
     assert s["SelecMix"][1]["mean"] == r["best_test_unbiased"] and s["SelecMix"][0]["n"] == 0
-    aux = FG.aux_series([r], "selecmix-noise2", ["sim_positive", "negative_precision"], ratio=5.0, profile="fast")
+    aux = aux_series([r], "selecmix-noise2", ["sim_positive", "negative_precision"], ratio=5.0, profile="fast")
     assert aux["n"] == 1 and len(aux["sim_positive"]) == 2
-    frame = FG.live_frame({"SelecMix": r})
+    frame = live_frame({"SelecMix": r})
     assert frame.loc["SelecMix", "best-test unbiased"] == round(r["best_test_unbiased"], 1)

@@ -56,7 +56,7 @@ def paper_epoch(method: str) -> dict:
 
 def recorded_numbers() -> dict:
     """Every recorded result file's summary numbers, by file name."""
-    from selecmix.results import load_results
+    from selecmix.experiments.tables import load_results
 
     keys = ("best_test_unbiased", "last_test_unbiased", "valid_selected_test_unbiased", "label", "ratio", "seed")
     return {r["name"]: [r.get(k) for k in keys] for r in load_results(RESULTS)}

@@ -7,10 +7,9 @@ import math
 import pytest
 
 from selecmix.config import make_config, to_dict
-from selecmix.report import (curves_explorer, curves_static, full_scale, lambda_table, mean_curve, plot_mean_curves, plot_runs,
-                             protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs,
-                             table6_rows, table7_rows, train_runs)
-from selecmix.results import run_label, run_name, write_result
+from selecmix.book.ch05_training import curves_explorer, curves_static, lambda_table, mean_curve, plot_mean_curves, plot_runs, protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs, table6_rows, table7_rows, train_runs
+from selecmix.book.recorded import full_scale
+from selecmix.records import run_label, run_name, write_result
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
 
@@ -121,7 +120,7 @@ def _fake(method: str, value: float, seed: int = 0, ratio: float = 1.0) -> dict:
 
 
 def test_gap_summary_flags_distance_and_order():
-    from selecmix.report import gap_summary
+    from selecmix.book.ch05_training import gap_summary
 
     runs = [_fake("vanilla", 51.0), _fake("lff", 70.0), _fake("lff", 72.0, seed=1),
             _fake("selecmix", 85.0), _fake("selecmix", 11.0, seed=1), _fake("lff_selecmix", 83.0)]
@@ -141,7 +140,7 @@ def test_gap_summary_flags_distance_and_order():
 
 
 def test_cost_table_is_robust_to_a_paused_run():
-    from selecmix.report import cost_table
+    from selecmix.book.ch05_training import cost_table
 
     steady = dict(_fake("vanilla", 50.0), wall_seconds=600.0, device="cpu",
                   history=[{"seconds": 3.0}] * 200)
@@ -155,7 +154,7 @@ def test_cost_table_is_robust_to_a_paused_run():
 
 
 def test_g_scan_table():
-    from selecmix.report import g_scan_table
+    from selecmix.book.ch05_training import g_scan_table
 
     scan = {"rows": [{"arch": "mlp", "curve": [{"step": 0, "positive_precision": 1.0, "positive_recall": 2.0},
                                                {"step": 30, "positive_precision": 50.0, "positive_recall": 90.0}]},
@@ -167,7 +166,7 @@ def test_g_scan_table():
 
 
 def test_scan_provenance_names_date_commit_device_time_and_command():
-    from selecmix.report import scan_provenance
+    from selecmix.book.recorded import scan_provenance
 
     scan = {"date": "2026-11-30T10:19:38+00:00", "commit": "402d07c37a36", "device": "cpu: x86_64",
             "wall_seconds": 2505.4, "command": "python -m selecmix collapse-scan --seeds 0 1 2"}
@@ -178,7 +177,7 @@ def test_scan_provenance_names_date_commit_device_time_and_command():
 
 
 def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
-    from selecmix.report import collapse_by_ratio, scan_ratio
+    from selecmix.book.recorded import collapse_by_ratio, scan_ratio
 
     runs, _ = live
     trained = as_paper(runs["V+Ours"], seed=0)
@@ -200,7 +199,7 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
 
 
 def test_collapse_by_variant_separates_pair_sets(live):
-    from selecmix.report import collapse_by_variant
+    from selecmix.book.recorded import collapse_by_variant
 
     runs, _ = live
     plain = as_paper(runs["V+Ours"], seed=0)
@@ -221,8 +220,8 @@ def test_collapse_by_variant_separates_pair_sets(live):
 
 
 def test_tables_average_three_seeds_and_collapse_effect_looks_further():
-    from selecmix.report import collapse_effect
-    from selecmix.results import comparison_rows
+    from selecmix.book.recorded import collapse_effect
+    from selecmix.experiments.tables import comparison_rows
 
     runs = [_fake("selecmix", 86.0), _fake("selecmix", 11.0, seed=1), _fake("selecmix", 84.0, seed=2),
             _fake("selecmix", 88.0, seed=3), _fake("selecmix", 99.0, seed=4)]
@@ -242,7 +241,7 @@ def test_tables_average_three_seeds_and_collapse_effect_looks_further():
 
 
 def test_partner_table_sets_shares_beside_base_rates():
-    from selecmix.report import partner_table
+    from selecmix.book.ch05_training import partner_table
 
     row = lambda beta, seed, wrong: {"name": f"cmnist-1pct-selecmix-noise{beta:g}-s{seed}-paper", "label": f"selecmix-noise{beta:g}",
                                      "seed": seed, "label_noise": beta, "epoch": 200, "f_active_units": [30, 20, 4],

@@ -6,8 +6,10 @@ import json
 import pytest
 
 from selecmix.config import make_config, to_dict
-from selecmix.results import (aggregate, comparison_rows, format_table, paper_numbers, run_label, run_name,
-                              is_collapsed, status_markdown)
+from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed
+from selecmix.experiments.paper import paper_numbers
+from selecmix.records import run_label, run_name
+from selecmix.experiments.status import status_markdown
 
 
 def _fake(label_method, ratio, seed, best, last, **overrides):
@@ -64,7 +66,7 @@ def test_status_markdown():
 
 
 def test_compute_spent_in_status():
-    from selecmix.results import compute_spent
+    from selecmix.experiments.status import compute_spent
 
     runs = [dict(_fake("vanilla", 1.0, 0, 50.0, 49.0), wall_seconds=1800.0, device="cpu A"),
             dict(_fake("lff", 1.0, 0, 80.0, 79.0), wall_seconds=5400.0, device="cpu A"),
@@ -90,7 +92,7 @@ def test_collapsed_runs_are_flagged_and_kept():
 
 
 def test_format_runs():
-    from selecmix.results import format_runs
+    from selecmix.experiments.tables import format_runs
 
     assert format_runs([]) == "not yet recorded"
     assert format_runs([], collapsed=2) == "collapsed (2)"
@@ -100,7 +102,7 @@ def test_format_runs():
 
 
 def test_write_status_counts_investigation_time(tmp_path):
-    from selecmix.results import write_status
+    from selecmix.experiments.status import write_status
 
     (tmp_path / "investigations").mkdir()
     (tmp_path / "investigations" / "scan.json").write_text(json.dumps({"wall_seconds": 5400.0, "rows": []}))

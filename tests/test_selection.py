@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from selecmix.mixing import choose_kind, lisa_partners, mixup_batch, sample_lambda, select_and_mix, selecmix_batch
-from selecmix.selection import (contradicting_pairs, gce_similarity, is_contradicting, pair_precision_recall,
-                                partner_sources)
+from selecmix.selection import contradicting_pairs, gce_similarity, is_contradicting, pair_precision_recall, partner_sources
 
 
 def _brute(z, y, kind):

@@ -8,7 +8,7 @@ import torch
 
 from selecmix.config import METHODS, make_config
 from selecmix.methods.lff import LossEMA
-from selecmix.results import SCHEMA, read_result, result_path
+from selecmix.records import SCHEMA, read_result, result_path
 from selecmix.train import train
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)

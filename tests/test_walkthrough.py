@@ -9,8 +9,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from selecmix import walkthrough as W  # noqa: E402
-from selecmix.selection import is_contradicting  # noqa: E402
+from selecmix.book.ch04_pair_selection import aux_series, discovery_at_end, discovery_bars, discovery_curves, discovery_frame, discovery_summary, make_pool, ordering_frame, pair_explorer, pairs_figure, pick_queries, precision_windows, query_figure, recorded_discovery, similarity_figure, table2_frame, table2_label, table2_runs, walk_pool
+from selecmix.book.ch02_mixup_with_bias_labels import bias_label_pairs_figure, conflicting_share, draw_lambda_view, example_queries, expected_conflicting_share, has_partner, label_text, lambda_explorer, lambda_static, mix, mixup_demo, protocol_frame, soft_label, to_float, true_partners
+from selecmix.book import live_runs, run_frame
+from selecmix.book.recorded import recorded_runs
+from selecmix.selection import is_contradicting
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def tiny_runs(small):
     """One-epoch SelecMix runs (GSC g and bias labels), trained methods kept."""
     specs = {"gsc": dict(method="selecmix", epochs=1, large_batch=512),
              "gt": dict(method="selecmix", similarity="gt", epochs=1, large_batch=512)}
-    return W.live_runs(specs, small, keep=["gsc", "gt"])
+    return live_runs(specs, small, keep=["gsc", "gt"])
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +47,9 @@ def _close_figures():
 def test_true_partners_are_contradicting(cmnist_embedded, kind):
     ds = cmnist_embedded.train
     queries = torch.arange(0, len(ds), 37)
-    partners = W.true_partners(ds, queries, kind)
+    partners = true_partners(ds, queries, kind)
     found = partners >= 0
-    assert torch.equal(found, W.has_partner(ds, kind)[queries])
+    assert torch.equal(found, has_partner(ds, kind)[queries])
     assert is_contradicting(queries[found], partners[found], ds.y, ds.b, kind).all()
 
 
@@ -55,69 +58,69 @@ def test_has_partner_matches_brute_force(cmnist_embedded):
     for kind in ("positive", "negative"):
         brute = torch.tensor([bool(is_contradicting(torch.full((len(ds),), i), torch.arange(len(ds)), ds.y, ds.b,
                                                     kind).any()) for i in range(len(ds))])
-        assert torch.equal(W.has_partner(ds, kind), brute)
+        assert torch.equal(has_partner(ds, kind), brute)
 
 
 def test_example_queries(cmnist_embedded):
     ds = cmnist_embedded.train
-    q = W.example_queries(ds, 4, seed=3)
+    q = example_queries(ds, 4, seed=3)
     assert len(q) == 4 and len(set(ds.y[q].tolist())) == 4
     assert ds.aligned[q].all()
-    assert (W.true_partners(ds, q, "positive") >= 0).all() and (W.true_partners(ds, q, "negative") >= 0).all()
+    assert (true_partners(ds, q, "positive") >= 0).all() and (true_partners(ds, q, "negative") >= 0).all()
 
 
 def test_mix_and_labels():
     x_i, x_k = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8), torch.zeros((1, 3, 2, 2), dtype=torch.uint8)
-    assert torch.allclose(W.mix(x_i, x_k, 1.0), torch.ones(1, 3, 2, 2))
-    assert torch.allclose(W.mix(x_i, x_k, 0.25), torch.full((1, 3, 2, 2), 0.25))
-    assert torch.allclose(W.soft_label(3, 7, 0.3), 0.3 * torch.eye(10)[3] + 0.7 * torch.eye(10)[7])
-    assert W.label_text("selecmix", 3, 7, 0.2) == "7"
-    assert "never" in W.label_text("selecmix", 3, 7, 0.8)
-    assert W.label_text("lisa", 3, 7, 0.3) == "0.30·3 + 0.70·7"
-    assert W.label_text("lisa", 3, 3, 0.3) == "3"
+    assert torch.allclose(mix(x_i, x_k, 1.0), torch.ones(1, 3, 2, 2))
+    assert torch.allclose(mix(x_i, x_k, 0.25), torch.full((1, 3, 2, 2), 0.25))
+    assert torch.allclose(soft_label(3, 7, 0.3), 0.3 * torch.eye(10)[3] + 0.7 * torch.eye(10)[7])
+    assert label_text("selecmix", 3, 7, 0.2) == "7"
+    assert "never" in label_text("selecmix", 3, 7, 0.8)
+    assert label_text("lisa", 3, 7, 0.3) == "0.30·3 + 0.70·7"
+    assert label_text("lisa", 3, 3, 0.3) == "3"
 
 
 def test_conflicting_share_rules():
     # aligned query (y=b=3); positive partner: y=3, colour 5; negative partner: y=7, colour 3
-    assert W.conflicting_share(3, 3, 3, 5, 0.2, "selecmix") == 1.0
-    assert W.conflicting_share(3, 3, 7, 3, 0.2, "selecmix") == 1.0
-    assert W.conflicting_share(3, 3, 3, 5, 0.8, "lisa") == 0.0            # the aligned query dominates
-    assert W.conflicting_share(3, 3, 7, 3, 0.6, "lisa") == pytest.approx(0.4)
+    assert conflicting_share(3, 3, 3, 5, 0.2, "selecmix") == 1.0
+    assert conflicting_share(3, 3, 7, 3, 0.2, "selecmix") == 1.0
+    assert conflicting_share(3, 3, 3, 5, 0.8, "lisa") == 0.0            # the aligned query dominates
+    assert conflicting_share(3, 3, 7, 3, 0.6, "lisa") == pytest.approx(0.4)
 
 
 def test_expected_shares_order(cmnist_embedded):
     ds = cmnist_embedded.train
-    ours = W.expected_conflicting_share(ds, "selecmix", "negative", n=300)
-    lisa = W.expected_conflicting_share(ds, "lisa", "negative", n=300)
-    mixup = W.expected_conflicting_share(ds, "mixup", n=300)
+    ours = expected_conflicting_share(ds, "selecmix", "negative", n=300)
+    lisa = expected_conflicting_share(ds, "lisa", "negative", n=300)
+    mixup = expected_conflicting_share(ds, "mixup", n=300)
     assert ours > 90 and 35 < lisa < 65 and 15 < mixup < 35
 
 
 def test_bias_label_figures_and_widget(cmnist_embedded):
     ds = cmnist_embedded.train
-    q = W.example_queries(ds, 2)
-    p = W.true_partners(ds, q, "negative")
-    assert len(W.bias_label_pairs_figure(ds, q, p, "negative").axes) == 8
+    q = example_queries(ds, 2)
+    p = true_partners(ds, q, "negative")
+    assert len(bias_label_pairs_figure(ds, q, p, "negative").axes) == 8
     pairs = [(int(q[0]), int(p[0]), "negative")]
-    assert len(W.lambda_static(ds, pairs, lams=(0, 0.5, 1)).axes) == 3
-    W.draw_lambda_view(ds, int(q[0]), int(p[0]), 0.7)
-    assert bytes(W.lambda_explorer(ds, pairs).children[-1].value).startswith(b"\x89PNG")
+    assert len(lambda_static(ds, pairs, lams=(0, 0.5, 1)).axes) == 3
+    draw_lambda_view(ds, int(q[0]), int(p[0]), 0.7)
+    assert bytes(lambda_explorer(ds, pairs).children[-1].value).startswith(b"\x89PNG")
 
 
 # ----------------------------------------------------------------------------- Sec. 3.3, one pool
 def test_make_pool(cmnist_embedded):
     ds = cmnist_embedded.train
-    idx = W.make_pool(ds, 64, conflicting=8, seed=1)
+    idx = make_pool(ds, 64, conflicting=8, seed=1)
     assert len(idx) == 64 and len(set(idx.tolist())) == 64
     assert int(ds.conflicting[idx].sum()) == 8
     assert torch.all(ds.y[idx][1:] >= ds.y[idx][:-1])                   # sorted by label
-    assert len(W.make_pool(ds, 50, conflicting=None)) == 50
+    assert len(make_pool(ds, 50, conflicting=None)) == 50
 
 
 def test_walk_follows_eqs_4_and_5(tiny_runs, small):
     method = tiny_runs["gsc"]["method"]
-    idx = W.make_pool(small.train, 48, conflicting=6)
-    walk = W.walk_pool(method, idx)
+    idx = make_pool(small.train, 48, conflicting=6)
+    walk = walk_pool(method, idx)
     assert walk.sim.shape == (48, 48) and walk.coin in ("positive", "negative")
     assert torch.allclose(walk.sim.diagonal(), torch.ones(48), atol=1e-5)   # cosine of normalised z
     for q in range(48):
@@ -130,7 +133,7 @@ def test_walk_follows_eqs_4_and_5(tiny_runs, small):
             assert walk.sim[q, walk.partner["positive"][q]] == walk.sim[q, pos].min()
         assert walk.sim[q, walk.partner["negative"][q]] == walk.sim[q, neg].max()
     k = walk.partner["negative"]
-    x = W.to_float(walk.images)
+    x = to_float(walk.images)
     lam = walk.lam.view(-1, 1, 1, 1)
     assert torch.allclose(walk.mixed["negative"], lam * x + (1 - lam) * x[k], atol=1e-6)
     assert torch.equal(walk.label["negative"], walk.y[k])
@@ -139,41 +142,41 @@ def test_walk_follows_eqs_4_and_5(tiny_runs, small):
 
 def test_ground_truth_walk_is_perfect(tiny_runs, small):
     method = tiny_runs["gt"]["method"]
-    walk = W.walk_pool(method, W.make_pool(small.train, 64, conflicting=16))
+    walk = walk_pool(method, make_pool(small.train, 64, conflicting=16))
     for kind in ("positive", "negative"):
         assert walk.found[kind]["precision"] == 100.0 and walk.found[kind]["recall"] == 100.0
-    end = W.discovery_at_end(method, pool_size=512)
+    end = discovery_at_end(method, pool_size=512)
     assert all(v == 100.0 for v in end.values())
 
 
 def test_walk_figures_and_widget(tiny_runs, small):
-    walk = W.walk_pool(tiny_runs["gsc"]["method"], W.make_pool(small.train, 40, conflicting=6))
-    W.similarity_figure(walk)
-    queries = {kind: W.pick_queries(walk, 3, kind) for kind in ("positive", "negative")}
+    walk = walk_pool(tiny_runs["gsc"]["method"], make_pool(small.train, 40, conflicting=6))
+    similarity_figure(walk)
+    queries = {kind: pick_queries(walk, 3, kind) for kind in ("positive", "negative")}
     assert all(len(q) <= 3 for q in queries.values())
     assert all(walk.aligned[q].all() for q in queries.values())
-    W.pairs_figure(walk, queries)
-    W.query_figure(walk, 0, "negative")
-    assert bytes(W.pair_explorer(walk).children[-1].value).startswith(b"\x89PNG")
+    pairs_figure(walk, queries)
+    query_figure(walk, 0, "negative")
+    assert bytes(pair_explorer(walk).children[-1].value).startswith(b"\x89PNG")
 
 
 def test_vanilla_has_no_auxiliary_model(small):
-    runs = W.live_runs({"v": dict(method="vanilla", epochs=1, large_batch=512)}, small, keep=["v"])
+    runs = live_runs({"v": dict(method="vanilla", epochs=1, large_batch=512)}, small, keep=["v"])
     with pytest.raises(ValueError, match="no auxiliary model"):
-        W.walk_pool(runs["v"]["method"], torch.arange(10))
-    assert W.run_frame(runs).data.loc["v", "epochs"] == 1
+        walk_pool(runs["v"]["method"], torch.arange(10))
+    assert run_frame(runs).data.loc["v", "epochs"] == 1
 
 
 # ----------------------------------------------------------------------------- Fig. 9 and Table 2
 def test_discovery_series_and_plots(tiny_runs):
     fake = {"history": [{"epoch": 0, "aux": {"positive_precision": 50.0}}, {"epoch": 1, "aux": {}},
                         {"epoch": 2, "aux": {"positive_precision": 70.0, "negative_recall": 20.0}}]}
-    assert W.aux_series(fake, "positive_precision") == ([1, 3], [50.0, 70.0])
-    assert W.aux_series(fake, "negative_precision") == ([], [])
-    W.discovery_curves({"fake": fake, **tiny_runs}, smooth=2)
-    frame = W.discovery_frame({k: r["method"] for k, r in tiny_runs.items()}, pool_size=512)
+    assert aux_series(fake, "positive_precision") == ([1, 3], [50.0, 70.0])
+    assert aux_series(fake, "negative_precision") == ([], [])
+    discovery_curves({"fake": fake, **tiny_runs}, smooth=2)
+    frame = discovery_frame({k: r["method"] for k, r in tiny_runs.items()}, pool_size=512)
     assert list(frame.index) == ["gsc", "gt"] and frame.loc["gt", ("precision", "positive")] == 100.0
-    W.discovery_bars(frame)
+    discovery_bars(frame)
 
 
 def _fake_result(label, value, ratio=1.0, seed=0, method="lff_selecmix"):
@@ -183,26 +186,26 @@ def _fake_result(label, value, ratio=1.0, seed=0, method="lff_selecmix"):
 
 
 def test_table2_labels_and_frames():
-    assert W.table2_label("gt", "A") == "lff_selecmix-simgt-pairsA"
-    assert W.table2_label("gsc", "AB") == "lff_selecmix"
-    assert W.table2_label("gce-kl", "AB", "selecmix") == "selecmix-simgce-kl"
-    paper = W.table2_frame()
+    assert table2_label("gt", "A") == "lff_selecmix-simgt-pairsA"
+    assert table2_label("gsc", "AB") == "lff_selecmix"
+    assert table2_label("gce-kl", "AB", "selecmix") == "selecmix-simgce-kl"
+    paper = table2_frame()
     assert paper.loc["Both (AB)", "Ours (GSC)"] == "43.68 ± 0.51"
-    assert (W.table2_frame([]) == "not yet recorded").all().all()
+    assert (table2_frame([]) == "not yet recorded").all().all()
     results = [_fake_result("lff_selecmix-simgt-pairsA", 70.0), _fake_result("lff_selecmix-simgt-pairsA", 72.0, seed=1),
                _fake_result("lff_selecmix-pairsA", 75.0), _fake_result("lff_selecmix-pairsA", 99.0, ratio=5.0)]
-    ours = W.table2_frame(results)
+    ours = table2_frame(results)
     assert ours.loc["Contradicting positives (A)", "GT (bias labels)"] == "71.00 ± 1.41 (2)"
     assert ours.loc["Contradicting positives (A)", "Ours (GSC)"] == "75.00 (1)"  # one seed: no spread
-    order = W.ordering_frame(results, live={"gsc": {"best_test_unbiased": 40.0}, "gt": {"best_test_unbiased": 50.0}})
+    order = ordering_frame(results, live={"gsc": {"best_test_unbiased": 40.0}, "gt": {"best_test_unbiased": 50.0}})
     assert order.iloc[0, 0].startswith("Ours (GSC) > GT")
     assert order.loc["Contradicting positives (A)"].iloc[1] == "Ours (GSC) > GT (bias labels)"
     assert order.loc["Both (AB)"].iloc[2] == "GT (bias labels) > Ours (GSC)"
-    found = W.recorded_discovery(results + [_fake_result("lff_selecmix-simgce-cos", 60.0)])
+    found = recorded_discovery(results + [_fake_result("lff_selecmix-simgce-cos", 60.0)])
     assert list(found) == ["L+Ours, GCE cos"]
-    row_a = W.table2_runs(results, "A")  # ratio 1 only; sources in the table's order, seeds ascending
+    row_a = table2_runs(results, "A")  # ratio 1 only; sources in the table's order, seeds ascending
     assert list(row_a) == ["GT (bias labels), seed 0", "GT (bias labels), seed 1", "Ours (GSC), seed 0"]
-    frame = W.precision_windows(row_a, "positive", windows=((1, 1), (2, None)))
+    frame = precision_windows(row_a, "positive", windows=((1, 1), (2, None)))
     assert list(frame.columns) == ["epoch 1", "epochs 2-end", "best test"]
     assert frame.loc["GT (bias labels), seed 1", "epoch 1"] == 60.0 and frame["epochs 2-end"].isna().all()
     assert frame.loc["Ours (GSC), seed 0", "best test"] == 75.0
@@ -210,32 +213,32 @@ def test_table2_labels_and_frames():
 
 def test_protocol_frame():
     rows = [("lisa", "+ LISA (AB)"), ("selecmix-simgt", "+ Ours (AB), bias labels")]
-    from selecmix.results import paper_numbers
+    from selecmix.experiments.paper import paper_numbers
 
-    frame = W.protocol_frame([_fake_result("lisa", 60.0, method="lisa")], rows, 1.0, paper_numbers("cmnist"))
+    frame = protocol_frame([_fake_result("lisa", 60.0, method="lisa")], rows, 1.0, paper_numbers("cmnist"))
     assert frame.loc["+ LISA (AB)", "last epoch"] == "55.00 (1)"
     assert frame.loc["+ Ours (AB), bias labels", "best test (paper protocol)"] == "not yet recorded"
     assert frame.loc["+ LISA (AB)", "paper (best test)"] == "74.42 ± 2.27"
     # a collapsed run (chance accuracy) is counted, not averaged -- as in Table 1
     runs = [_fake_result("lisa", 60.0, method="lisa"), _fake_result("lisa", 64.0, seed=1, method="lisa"),
             _fake_result("lisa", 11.0, seed=2, method="lisa")]
-    frame = W.protocol_frame(runs + [_fake_result("lisa", 99.0, seed=3, method="lisa")], rows, 1.0)
+    frame = protocol_frame(runs + [_fake_result("lisa", 99.0, seed=3, method="lisa")], rows, 1.0)
     assert frame.loc["+ LISA (AB)", "best test (paper protocol)"] == "62.00 ± 2.83 (2 + 1 collapsed)"  # seeds 0-2 only
     assert frame.loc["+ LISA (AB)", "paper (best test)"] == "–"
 
 
 def test_recorded_never_fails():
-    assert isinstance(W.recorded("cmnist"), list)
+    assert isinstance(recorded_runs("cmnist"), list)
 
 
 def test_discovery_summary_and_mixup_demo(cmnist_embedded):
     fake = {"history": [{"epoch": 0, "aux": {"positive_precision": 50.0}}, {"epoch": 1, "aux": {}},
                         {"epoch": 2, "aux": {"positive_precision": 70.0, "negative_recall": 20.0}}]}
-    frame = W.discovery_summary({"fake": fake})
+    frame = discovery_summary({"fake": fake})
     assert frame.loc["fake", ("precision", "positive")] == 60.0
     assert frame.loc["fake", ("recall", "negative")] == 20.0
-    assert W.discovery_summary({"fake": fake}, first=3).loc["fake", ("precision", "positive")] == 70.0
-    demo = W.mixup_demo(cmnist_embedded.train, n=6, seed=11)
+    assert discovery_summary({"fake": fake}, first=3).loc["fake", ("precision", "positive")] == 70.0
+    demo = mixup_demo(cmnist_embedded.train, n=6, seed=11)
     lam = demo["lam"]
     assert torch.allclose(demo["mixed"], lam * demo["x"] + (1 - lam) * demo["partner"], atol=1e-6)
     ds = cmnist_embedded.train

@@ -9,7 +9,8 @@ import pytest  # noqa: E402
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
-from selecmix.widgets import alpha_explorer, figure_explorer, render_png  # noqa: E402
+from selecmix.book.ch01_biased_datasets import alpha_explorer
+from selecmix.book.plots import figure_explorer, render_png
 
 PNG = b"\x89PNG"
 

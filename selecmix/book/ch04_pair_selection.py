@@ -14,341 +14,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data import BiasedDataset, BiasedSplits
-from .mixing import beta_sample, choose_kind, sample_lambda, selecmix_batch
-from .results import PAPER_TABLE2, format_runs, is_collapsed, load_results, run_label, table_runs
-from .selection import KINDS, bias_label_pairs, bias_label_similarity, is_contradicting, pair_precision_recall
+from ..data import BiasedDataset
+from ..experiments.paper import PAPER_TABLE2
+from ..experiments.tables import format_runs
+from ..mixing import choose_kind, sample_lambda, selecmix_batch
+from ..records import run_label
+from ..selection import (
+    KINDS,
+    bias_label_pairs,
+    bias_label_similarity,
+    is_contradicting,
+    pair_precision_recall,
+)
+from .plots import show_image, to_float
 
 SOURCES = ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")           # Table 2's columns, in the paper's order
+
+
 SOURCE_NAMES = {"gt": "GT (bias labels)", "gce-cos": "GCE cos", "gce-l2": "GCE l2", "gce-kl": "GCE KL",
                 "gsc": "Ours (GSC)", "sc": "SC"}
+
+
 PAIR_SET_NAMES = {"A": "Contradicting positives (A)", "B": "Contradicting negatives (B)", "AB": "Both (AB)"}
-
-
-# =========================================================================== Sec. 3.1: pairs by bias labels
-def true_partners(ds: BiasedDataset, queries: torch.Tensor, kind: str, seed: int = 0) -> torch.Tensor:
-    """A random *true* contradicting partner in the whole split for each query, by the bias labels
-    (Sec. 3.1): ``positive`` -- same label, different bias; ``negative`` -- different label, same
-    bias. -1 where the split has none."""
-    gen = torch.Generator().manual_seed(seed)
-    everyone = torch.arange(len(ds))
-    candidates: dict[tuple[int, int], torch.Tensor] = {}          # per (label, bias) group
-    out = torch.full((len(queries),), -1, dtype=torch.long)
-    for n, i in enumerate(queries.tolist()):
-        key = (int(ds.y[i]), int(ds.b[i]))
-        if key not in candidates:
-            ok = is_contradicting(torch.full_like(everyone, i), everyone, ds.y, ds.b, kind)
-            candidates[key] = torch.nonzero(ok).flatten()
-        cands = candidates[key]
-        if len(cands):
-            out[n] = cands[torch.randint(len(cands), (1,), generator=gen)]
-    return out
-
-
-def has_partner(ds: BiasedDataset, kind: str) -> torch.Tensor:
-    """Boolean mask: which samples of the split have a true contradicting partner of ``kind``."""
-    num_b = max(ds.num_classes, int(ds.b.max()) + 1)
-    counts = torch.bincount(ds.y * num_b + ds.b, minlength=ds.num_classes * num_b).view(-1, num_b)  # (y, b)
-    group = counts[ds.y, ds.b]
-    if kind == "positive":
-        return counts.sum(1)[ds.y] > group
-    return counts.sum(0)[ds.b] > group
-
-
-def example_queries(ds: BiasedDataset, n: int = 4, seed: int = 0) -> torch.Tensor:
-    """``n`` bias-aligned queries with distinct labels (the typical query: 99 % of them are
-    aligned), each with a true contradicting positive *and* negative in the split."""
-    gen = torch.Generator().manual_seed(seed)
-    ok = ds.aligned & has_partner(ds, "positive") & has_partner(ds, "negative")
-    picks = []
-    for c in torch.randperm(ds.num_classes, generator=gen).tolist():
-        cands = torch.nonzero(ok & (ds.y == c)).flatten()
-        if len(cands):
-            picks.append(int(cands[torch.randint(len(cands), (1,), generator=gen)]))
-    return torch.tensor(picks[:n], dtype=torch.long)
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) images as floats in [0, 1] (what the chapters mix and show)."""
-    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
-
-
-def mix(x_i: torch.Tensor, x_k: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
-    """Eq. (1)'s image part: ``lam * x_i + (1 - lam) * x_k`` (uint8 or float inputs, float out)."""
-    lam = torch.as_tensor(lam, dtype=torch.float32)
-    if lam.dim() == 1:
-        lam = lam.view(-1, *([1] * (x_i.dim() - 1)))
-    return lam * to_float(x_i) + (1 - lam) * to_float(x_k)
-
-
-def soft_label(y_i: int, y_k: int, lam: float, num_classes: int = 10) -> torch.Tensor:
-    """Eq. (1)'s label part, used by mixup and LISA: ``lam * onehot(y_i) + (1 - lam) * onehot(y_k)``."""
-    t = torch.zeros(num_classes)
-    t[y_i] += lam
-    t[y_k] += 1 - lam
-    return t
-
-
-def label_text(method: str, y_i: int, y_k: int, lam: float) -> str:
-    """The label a method gives ``lam x_i + (1 - lam) x_k``: mixup / LISA interpolate (Eq. 1),
-    SelecMix takes ``y_k`` (Alg. 1 line 8) and only ever draws ``lam <= 0.5`` (line 5)."""
-    if method == "selecmix":
-        return f"{y_k}" if lam <= 0.5 + 1e-9 else "never drawn (lam > 0.5)"
-    if y_i == y_k or lam in (0.0, 1.0):
-        return f"{y_i if lam >= 0.5 else y_k}"
-    return f"{lam:.2f}·{y_i} + {1 - lam:.2f}·{y_k}"
-
-
-def conflicting_share(y_i: int, b_i: int, y_k: int, b_k: int, lam: float, method: str) -> float:
-    """Share of a mixed sample's training target that *contradicts its bias* (the quantity behind
-    Sec. 3.1's argument and the paper's label / lam rules of Sec. 3.3 and App. C.3).
-
-    The mixed image's bias is taken to be that of its heavier component (``b_i`` if ``lam > 0.5``,
-    else ``b_k``); in Colored MNIST a target class contradicts colour ``b`` when it differs from
-    ``b``. SelecMix's target is ``y_k`` alone, mixup's / LISA's the soft label of Eq. (1).
-    """
-    b_mix = b_i if lam > 0.5 else b_k
-    if method == "selecmix":
-        return float(y_k != b_mix)
-    return lam * float(y_i != b_mix) + (1 - lam) * float(y_k != b_mix)
-
-
-def draw_lambda(method: str, gen: torch.Generator) -> float:
-    """One lam as each method draws it: mixup U[0, 1] (Beta(1, 1)), LISA Beta(2, 2) (both per batch),
-    SelecMix ``min(u, 1 - u)`` (per sample, Alg. 1 line 5)."""
-    if method == "selecmix":
-        return float(sample_lambda(1, gen)[0])
-    return beta_sample(2.0 if method == "lisa" else 1.0, gen)
-
-
-def expected_conflicting_share(ds: BiasedDataset, method: str, kind: str | None = None, n: int = 2000,
-                               seed: int = 0) -> float:
-    """Monte-Carlo mean (percent) of :func:`conflicting_share` over ``n`` random queries of the split:
-    mixup pairs at random; LISA and SelecMix-with-bias-labels pair each query with a random true
-    contradicting partner of ``kind`` (queries without one are skipped, as they stay unmixed)."""
-    gen = torch.Generator().manual_seed(seed)
-    queries = torch.randint(len(ds), (n,), generator=gen)
-    if method == "mixup":
-        partners = torch.randint(len(ds), (n,), generator=gen)
-    else:
-        partners = true_partners(ds, queries, kind, seed)
-    shares = []
-    for i, k in zip(queries.tolist(), partners.tolist()):
-        if k < 0:
-            continue
-        lam = draw_lambda(method, gen)
-        shares.append(conflicting_share(int(ds.y[i]), int(ds.b[i]), int(ds.y[k]), int(ds.b[k]), lam, method))
-    return 100 * float(np.mean(shares)) if shares else float("nan")
-
-
-def mixup_demo(ds: BiasedDataset, n: int = 8, seed: int = 0) -> dict[str, Any]:
-    """One plain-mixup batch (Eq. 1, :func:`selecmix.mixing.mixup_batch`) of ``n`` random training
-    images, with the partner images made visible: ``x``, ``partner``, ``mixed`` (floats), the
-    labels ``y_i``, ``y_k`` and ``lam``."""
-    from .mixing import mixup_batch
-
-    gen = torch.Generator().manual_seed(seed)
-    batch = torch.randperm(len(ds), generator=gen)[:n]
-    x, y = to_float(ds.images[batch]), ds.y[batch]
-    state = gen.get_state()
-    mixed, y_i, y_k, lam = mixup_batch(x, y, gen)
-    gen.set_state(state)                                   # replay the same draw to read the permutation
-    _, _, perm, _ = mixup_batch(x, torch.arange(n), gen)
-    return {"x": x, "partner": x[perm], "mixed": mixed, "y_i": y_i, "y_k": y_k, "lam": lam, "index": batch}
-
-
-def _sample_text(ds: BiasedDataset, i: int, role: str) -> str:
-    state = "aligned" if bool(ds.aligned[i]) else "conflicting"
-    return f"{role}: y={int(ds.y[i])}\ncolour {int(ds.b[i])} ({state})"
-
-
-def bias_label_pairs_figure(ds: BiasedDataset, queries: torch.Tensor, partners: torch.Tensor, kind: str,
-                            seed: int = 0, title: str | None = None):
-    """One row per pair: query | true contradicting partner | LISA's mix | SelecMix's mix, with the
-    lam each method drew and the label it assigns (Sec. 3.1; Sec. 4.3's three differences)."""
-    gen = torch.Generator().manual_seed(seed)
-    rows = [(int(i), int(k)) for i, k in zip(queries, partners) if k >= 0]
-    fig, axes = plt.subplots(len(rows), 4, figsize=(7.6, 2.05 * len(rows)), squeeze=False)
-    for r, (i, k) in enumerate(rows):
-        yi, yk = int(ds.y[i]), int(ds.y[k])
-        lam_lisa, lam_ours = draw_lambda("lisa", gen), draw_lambda("selecmix", gen)
-        cells = [(ds.images[i], _sample_text(ds, i, "query")), (ds.images[k], _sample_text(ds, k, "partner")),
-                 (mix(ds.images[i:i + 1], ds.images[k:k + 1], lam_lisa)[0],
-                  f"LISA, lam={lam_lisa:.2f}\nlabel {label_text('lisa', yi, yk, lam_lisa)}"),
-                 (mix(ds.images[i:i + 1], ds.images[k:k + 1], lam_ours)[0],
-                  f"SelecMix, lam={lam_ours:.2f}\nlabel {label_text('selecmix', yi, yk, lam_ours)}")]
-        for ax, (img, text) in zip(axes[r], cells):
-            _show(ax, img, text)
-    fig.suptitle(title or f"contradicting {kind}s found with the bias labels, and their mixes", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _show(ax, img: torch.Tensor, text: str = "", fontsize: float = 7.5, color: str = "black") -> None:
-    ax.imshow(to_float(img).permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if text:
-        ax.set_title(text, fontsize=fontsize, color=color)
-
-
-# ----------------------------------------------------------------- the lambda widget and its static twin
-LAMBDAS = (0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0)
-
-
-def lambda_static(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]], lams: Sequence[float] = LAMBDAS):
-    """The static twin of :func:`lambda_explorer`: for each (query, partner, kind) a row of mixes
-    ``lam x_i + (1 - lam) x_k`` over ``lams``, titled with LISA's and SelecMix's label."""
-    fig, axes = plt.subplots(len(pairs), len(lams), figsize=(1.05 * len(lams) + 0.4, 1.75 * len(pairs)), squeeze=False)
-    for r, (i, k, kind) in enumerate(pairs):
-        yi, yk = int(ds.y[i]), int(ds.y[k])
-        for ax, lam in zip(axes[r], lams):
-            _show(ax, mix(ds.images[i:i + 1], ds.images[k:k + 1], lam)[0],
-                  f"lam={lam:g}\nLISA {label_text('lisa', yi, yk, lam).replace(' + ', '+')}\n"
-                  f"Ours {label_text('selecmix', yi, yk, lam).replace('never drawn (lam > 0.5)', '-')}",
-                  fontsize=6.5)
-        axes[r][0].set_ylabel(f"{kind}\n{yi} (col {int(ds.b[i])}) x\n{yk} (col {int(ds.b[k])})", fontsize=7)
-    fig.suptitle("lam weights the query x_i; 'Ours' = SelecMix (lam <= 0.5 only, label y_k)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def draw_lambda_view(ds: BiasedDataset, i: int, k: int, lam: float, fig=None):
-    """Query, partner and their mix at ``lam``, and the two methods' training targets as bars."""
-    fig = fig or plt.figure(figsize=(9, 2.4))
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 2.2]})
-    yi, yk = int(ds.y[i]), int(ds.y[k])
-    _show(axes[0], ds.images[i], _sample_text(ds, i, "query x_i"))
-    _show(axes[1], ds.images[k], _sample_text(ds, k, "partner x_k"))
-    _show(axes[2], mix(ds.images[i:i + 1], ds.images[k:k + 1], lam)[0], f"{lam:.2f} x_i + {1 - lam:.2f} x_k")
-    classes = np.arange(ds.num_classes)
-    lisa = soft_label(yi, yk, lam, ds.num_classes).numpy()
-    drawn = lam <= 0.5 + 1e-9                      # SelecMix only ever draws lam <= 0.5
-    ours = np.eye(ds.num_classes)[yk] if drawn else np.zeros(ds.num_classes)
-    axes[3].bar(classes - 0.2, lisa, 0.4, label="LISA / mixup (Eq. 1)")
-    axes[3].bar(classes + 0.2, ours, 0.4, label="SelecMix (y_k)" + ("" if drawn else ": lam > 0.5 never drawn"))
-    axes[3].set_xticks(classes)
-    axes[3].set_ylim(0, 1.05)
-    axes[3].set_xlabel("class")
-    axes[3].set_ylabel("target weight")
-    axes[3].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def lambda_explorer(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]]):
-    """A slider over lam and a choice of pair (Jupyter / Colab); see :func:`lambda_static`."""
-    import ipywidgets as w
-
-    from .widgets import figure_explorer
-
-    options = [(f"{kind}: {int(ds.y[i])} x {int(ds.y[k])}", n) for n, (i, k, kind) in enumerate(pairs)]
-
-    def show(pair, lam):
-        i, k, _ = pairs[pair]
-        draw_lambda_view(ds, i, k, lam)
-
-    return figure_explorer(show, pair=w.Dropdown(options=options, description="pair"),
-                           lam=w.FloatSlider(value=0.25, min=0, max=1, step=0.05, description="lam",
-                                             continuous_update=False))
-
-
-# =========================================================================== live and recorded runs
-def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: str = "cmnist",
-              ratio: float = 1.0, keep: Iterable[str] = (), threads: int | None = 1) -> dict[str, dict]:
-    """Train one fast run per entry of ``specs`` (``label -> {"method": ..., **config overrides}``)
-    on the same ``splits``; ``keep`` lists the labels whose trained method object is kept.
-
-    ``threads`` (default 1) is passed to every run's config unless the spec sets it: the small MLPs
-    of the fast profile run as fast on one CPU thread as on two, and a shared machine (a class
-    server, a busy laptop) slows a two-thread run down many times over. ``None`` keeps torch's setting.
-    """
-    from .config import make_config
-    from .train import train
-
-    keep = set(keep)
-    out = {}
-    for label, spec in specs.items():
-        spec = dict(spec)
-        if threads is not None:
-            spec.setdefault("threads", threads)
-        cfg = make_config(dataset, ratio, spec.pop("method"), **spec)
-        out[label] = train(cfg, splits=splits, progress=False, keep=label in keep)
-    return out
-
-
-def run_frame(results: dict[str, dict], source: str = "live fast run"):
-    """One row per run: best-test (paper protocol) and last-epoch unbiased accuracy, best
-    bias-conflicting accuracy, wall time -- a DataFrame whose caption names its source."""
-    import pandas as pd
-
-    rows = {label: {"best test unbiased": r["best_test_unbiased"], "last-epoch unbiased": r["last_test_unbiased"],
-                    "best test conflicting": r["best_test_conflicting"],
-                    "epochs": len([h for h in r["history"] if h.get("stage", "main") == "main"]),
-                    "seconds": r.get("wall_seconds")}
-            for label, r in results.items()}
-    frame = pd.DataFrame(rows).T.round(1)
-    frame["epochs"] = frame["epochs"].astype(int)
-    return frame.style.format(precision=1).set_caption(f"{source} (accuracies in %)")
-
-
-def curves(results: dict[str, dict], metrics: Sequence[str] = ("unbiased", "conflicting"), split: str = "test",
-           title: str = ""):
-    """Accuracy over epochs, one panel per metric, one line per run."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for label, r in results.items():
-            hist = [h for h in r["history"] if h.get("stage", "main") == "main"]
-            ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{split} accuracy, {'bias-' if metric != 'unbiased' else ''}{metric} (%)")
-        ax.set_ylim(0, 100)
-    axes[0][0].legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def recorded(dataset: str = "cmnist", profile: str = "paper") -> list[dict]:
-    """The recorded full-scale results of a dataset (``[]`` when none exist yet)."""
-    from .book import results_dir
-
-    try:
-        found = load_results(results_dir(), dataset)
-    except FileNotFoundError:
-        return []
-    return [r for r in found if r.get("profile") == profile and not r.get("incomplete")]
-
-
-def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: float = 1.0,
-                   paper: dict[str, dict[float, tuple[float, float]]] | None = None):
-    """Recorded runs of one ratio under three model-selection rules -- best test epoch (the
-    paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
-    beside the paper's best-test number; the tables' seeds only (:data:`selecmix.results.TABLE_SEEDS`).
-    ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.results.is_collapsed`)
-    are counted and left out of the mean, as in Table 1."""
-    import pandas as pd
-
-    keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
-            "best validation epoch": "valid_selected_test_unbiased"}
-    data = {}
-    results = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
-    for label, name in rows:
-        runs = [r for r in results if r["label"] == label]
-        healthy = [r for r in runs if not is_collapsed(r)]
-        line = {col: format_runs([r[key] for r in healthy if r.get(key) is not None], len(runs) - len(healthy))
-                for col, key in keys.items()}
-        ref = (paper or {}).get(label, {}).get(float(ratio))
-        line["paper (best test)"] = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"
-        data[name] = line
-    return pd.DataFrame(data).T
 
 
 # =========================================================================== Sec. 3.3: one pool walked through
@@ -379,7 +72,7 @@ def _aux(method):
 
 def pool_of(method, idx: torch.Tensor):
     """A :class:`selecmix.methods.Pool` of training indices for a trained method (unaugmented inputs)."""
-    from .methods import Pool
+    from ..methods import Pool
 
     ctx = method.ctx
     idx = idx.to(ctx.device)
@@ -424,7 +117,7 @@ def walk_pool(method, idx: torch.Tensor, seed: int = 0) -> Walk:
     """Algorithm 1 on the pool ``idx`` with a trained method's auxiliary model: the similarity,
     the coin, per-query lam, contradicting positives (Eq. 4) *and* negatives (Eq. 5), the mixed
     images with their labels, and how many of the pairs are truly contradicting."""
-    from .selection import pairs_from_similarity
+    from ..selection import pairs_from_similarity
 
     gen = torch.Generator().manual_seed(seed)
     ds = method.ctx.splits.train
@@ -451,7 +144,7 @@ def _group_edges(values: torch.Tensor) -> list[int]:
 def similarity_figure(walk: Walk, title: str | None = None):
     """The pool's similarity matrix, rows and columns sorted by label then bias; a strip of each
     sample's colour on the left and top, bias-conflicting samples marked with a dot."""
-    from .data.colored_mnist import COLORS
+    from ..data.colored_mnist import COLORS
 
     n = len(walk.y)
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
@@ -531,7 +224,7 @@ def pairs_figure(walk: Walk, queries: dict[str, list[int]] | None = None, n: int
             for c, (img, text, colour) in enumerate(pair_cells(walk, qs[r], kind)):
                 ax = axes[r][3 * block + c]
                 ax.axis("on")
-                _show(ax, img, text, fontsize=7, color=colour)
+                show_image(ax, img, text, fontsize=7, color=colour)
         found = walk.found[kind]
         rule = "Eq. 4: least similar, same label" if kind == "positive" else "Eq. 5: most similar, other label"
         fig.text((block + 0.5) / len(queries), 0.995, f"contradicting {kind}s ({rule})\n"
@@ -567,7 +260,7 @@ def query_figure(walk: Walk, q: int, kind: str, fig=None):
     axes[0].set_ylabel(f"similarity to query {q}")
     axes[0].legend(fontsize=6.5, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
     for ax, (img, text, colour) in zip(axes[1:], pair_cells(walk, q, kind)):
-        _show(ax, img, text, fontsize=7, color=colour)
+        show_image(ax, img, text, fontsize=7, color=colour)
     for ax in axes[1 + len(pair_cells(walk, q, kind)):]:
         ax.axis("off")
     fig.tight_layout()
@@ -579,7 +272,7 @@ def pair_explorer(walk: Walk):
     Static twin: :func:`pairs_figure` and :func:`query_figure`."""
     import ipywidgets as w
 
-    from .widgets import figure_explorer
+    from .plots import figure_explorer
 
     return figure_explorer(lambda query, kind: query_figure(walk, query, kind),
                            query=w.IntSlider(value=0, min=0, max=len(walk.y) - 1, description="query i",
@@ -696,7 +389,7 @@ def discovery_bars(frame, title: str = ""):
 def table2_label(similarity: str, pairs: str, method: str = "lff_selecmix", dataset: str = "cmnist",
                  ratio: float = 1.0) -> str:
     """The run label of one cell of Table 2, e.g. ``lff_selecmix-simgt-pairsA``."""
-    from .config import make_config
+    from ..config import make_config
 
     return run_label(make_config(dataset, ratio, method, "paper", similarity=similarity, pairs=pairs))
 

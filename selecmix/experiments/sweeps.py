@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PAPER_RATIOS, make_config
-from .results import TABLE_SEEDS, result_path, run_name
+from ..config import PAPER_RATIOS, make_config
+from ..records import result_path, run_name
+from .tables import TABLE_SEEDS
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ REDUCED_CIFAR = dict(train_size=5000, test_size=2000, epochs=15, large_batch=256
 
 
 PLANS = ("all", "table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
+
 
 # Table 7 (JTT) reports Colored MNIST and Corrupted CIFAR-10 at 1 % and 2 % only.
 TABLE7_RATIOS = {"cmnist": (1.0, 2.0), "cifar10c": (1.0, 2.0), "bffhq": (0.5,)}

@@ -16,41 +16,35 @@ The three protocols (see :mod:`selecmix.results`):
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean
 from typing import Any, Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .config import make_config
-from .results import (PAPER_JTT, PAPER_TABLE6, TABLE_SEEDS, aggregate, comparison_rows, format_runs, is_collapsed,
-                      is_full_scale, load_results, table_runs)
+from ..config import make_config
+from ..experiments.paper import PAPER_JTT, PAPER_TABLE6
+from ..experiments.tables import (
+    aggregate,
+    comparison_rows,
+    format_runs,
+    is_collapsed,
+)
+from .recorded import DISPLAY, display_name, loss_span, main_history
 
-# How the book names the methods (the paper's column names).
-DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "lisa": "LISA",
-           "selecmix": "V+Ours", "lff_selecmix": "L+Ours", "lff_mixup": "LfF + mixup"}
 # One colour per method, shared by every figure of the chapter.
 COLORS = {"Vanilla": "tab:gray", "Mixup": "tab:olive", "LfF": "tab:blue", "JTT": "tab:brown",
           "V+Ours": "tab:red", "L+Ours": "tab:purple", "LfF + mixup": "tab:cyan", "LISA": "tab:green"}
+
+
 PROTOCOLS = {"best-test": "best_test_unbiased", "last-epoch": "last_test_unbiased",
              "valid-selected": "valid_selected_test_unbiased"}
-# The fields that make a run full scale: a recorded run counts as the paper's scale only if these
-# equal the paper profile's values (reduced-scale runs share labels with full-scale ones).
 
 
-def display_name(label: str) -> str:
-    """``lff_selecmix-pairsA`` -> ``L+Ours (pairsA)``; unknown methods are returned as they are."""
-    method, _, rest = label.partition("-")
-    name = DISPLAY.get(method, method)
-    return f"{name} ({rest})" if rest else name
 
 
-def _main_history(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return [h for h in result["history"] if h.get("stage", "main") == "main"]
 
 
-# --------------------------------------------------------------------------- the loss of f
 def lambda_table(methods: Iterable[str] = ("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix"),
                  dataset: str = "cmnist"):
     """The weights of ``L = lambda_base L_base(B) + lambda_ours L_CE(B~)`` (App. A.2) per method,
@@ -74,13 +68,12 @@ def lambda_table(methods: Iterable[str] = ("vanilla", "mixup", "lff", "jtt", "se
     return pd.DataFrame(rows).T
 
 
-# --------------------------------------------------------------------------- live runs
 def train_runs(methods: Iterable[str], splits, out=None, dataset: str = "cmnist", ratio: float = 1.0,
                resume: bool = True, **overrides) -> dict[str, dict[str, Any]]:
     """Train (or read back, when ``out`` holds the result) one run per method; returns
     ``{display name: result}``. With ``out`` and ``resume=True`` an interrupted run continues
     from its last epoch's checkpoint (``out/checkpoints``) and a finished one is not retrained."""
-    from .train import train
+    from ..train import train
 
     runs = {}
     for m in methods:
@@ -96,7 +89,7 @@ def protocol_table(runs: dict[str, dict[str, Any]]):
 
     rows = {}
     for name, r in runs.items():
-        hist = _main_history(r)
+        hist = main_history(r)
         first = hist[0]["epoch"] if hist else 0          # JTT: epochs counted from its second stage
         rows[name] = {"best-test": r.get("best_test_unbiased"), "(epoch)": r.get("best_epoch", -1) + 1 - first,
                       "last-epoch": r.get("last_test_unbiased"),
@@ -112,7 +105,7 @@ def plot_runs(runs: dict[str, dict[str, Any]], title: str = "", split: str = "te
     """Two panels: unbiased accuracy per run; bias-aligned (dashed) and bias-conflicting (solid)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for i, (name, r) in enumerate(runs.items()):
-        hist = _main_history(r)
+        hist = main_history(r)
         ep = [h["epoch"] + 1 - (hist[0]["epoch"] if hist else 0) for h in hist]
         color = COLORS.get(name.split(" (")[0], f"C{i}")
         axes[0].plot(ep, [h[split]["unbiased"] for h in hist], color=color, label=name)
@@ -130,22 +123,6 @@ def plot_runs(runs: dict[str, dict[str, Any]], title: str = "", split: str = "te
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------- recorded results
-def load_folder(folder) -> list[dict[str, Any]]:
-    """Every result file under ``folder`` (``[]`` if it does not exist yet)."""
-    try:
-        return load_results(folder)
-    except FileNotFoundError:
-        return []
-
-
-def full_scale(results: Iterable[dict[str, Any]], dataset: str | None = None,
-               seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
-    """The full-scale runs among ``results`` (optionally of one dataset) of the tables' seeds
-    (:data:`selecmix.results.TABLE_SEEDS`; ``seeds=None``: every recorded seed)."""
-    return [r for r in table_runs(results, seeds) if is_full_scale(r) and (dataset is None or r["dataset"] == dataset)]
 
 
 def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
@@ -170,7 +147,7 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
     ratios with at least one recorded run (all four of the paper when there is none)."""
     import pandas as pd
 
-    from .results import paper_numbers
+    from ..experiments.paper import paper_numbers
 
     mine = [r for r in results if r["dataset"] == dataset]
     if ratios is None:
@@ -216,12 +193,11 @@ def table7_rows(results: list[dict[str, Any]], dataset: str = "cmnist",
     return [r for r in comparison_rows(results, dataset, "7", key) if r["ratio"] in ratios]
 
 
-# --------------------------------------------------------------------------- curves over seeds
 def mean_curve(results: list[dict[str, Any]], label: str, ratio: float, split: str = "test",
                metric: str = "unbiased") -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Epochs (1-based), mean and std over seeds of one accuracy curve; ``n`` seeds (0: empty arrays).
     Seeds are cut to the shortest history so every epoch averages the same runs."""
-    runs = [_main_history(r) for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
+    runs = [main_history(r) for r in results if r["label"] == label and float(r["ratio"]) == float(ratio)]
     runs = [h for h in runs if h]
     if not runs:
         return np.array([]), np.array([]), np.array([]), 0
@@ -284,8 +260,9 @@ def cost_table(results: list[dict[str, Any]]):
     """What recorded runs cost, per method: the typical minutes of a run (its median epoch time
     times its epochs, averaged over runs -- robust to a run that was paused, suspended or resumed,
     whose wall clock counts the gap), the median wall-clock minutes, seeds, and the device line."""
-    import pandas as pd
     from statistics import median
+
+    import pandas as pd
 
     rows: dict[str, dict[str, Any]] = {}
     for r in results:
@@ -308,7 +285,7 @@ def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """Dropdowns over ratio and metric redrawing :func:`plot_mean_curves` (Jupyter / Colab)."""
     import ipywidgets as w
 
-    from .widgets import figure_explorer
+    from .plots import figure_explorer
 
     ratios = sorted({float(r["ratio"]) for r in results if r["dataset"] == dataset}) or [1.0]
 
@@ -321,7 +298,6 @@ def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
                            metric=w.Dropdown(options=["unbiased", "conflicting", "aligned"], description="metric"))
 
 
-# --------------------------------------------------------------------------- input scale, reduced runs
 def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """Recorded runs with the official double-scaled input next to the same method with clean
     inputs (label ``<method>-scaleclean``): best-test and last-epoch unbiased accuracy. A paired
@@ -356,7 +332,7 @@ def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
     there is none."""
     import pandas as pd
 
-    from .results import paper_numbers
+    from ..experiments.paper import paper_numbers
 
     paper = paper_numbers(dataset)
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -391,14 +367,6 @@ def best_minus_last(results: list[dict[str, Any]], dataset: str = "cmnist") -> d
     return {k: mean(v) for k, v in gaps.items() if v and not any(math.isnan(x) for x in v)}
 
 
-def results_folder(*parts: str) -> Path:
-    """A folder under the recorded results (``book/results/<parts>``)."""
-    from .book import results_dir
-
-    return results_dir().joinpath(*parts)
-
-
-# --------------------------------------------------------------------------- collapsed runs
 def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist",
                labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
     """One row per recorded run at ``ratio``: best-test and last-epoch unbiased accuracy, f's
@@ -408,12 +376,11 @@ def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str =
     is recorded."""
     import pandas as pd
 
-    from .results import is_collapsed
 
     rows = [{"method": display_name(r["label"]), "seed": r["seed"],
              "best-test": round(r["best_test_unbiased"], 2), "last-epoch": round(r["last_test_unbiased"], 2),
              "f's active units": "-".join(map(str, r["f_active_units"])) if r.get("f_active_units") else "not measured",
-             "training loss, first -> last epoch": _loss_span(r),
+             "training loss, first -> last epoch": loss_span(r),
              "collapsed": "yes" if is_collapsed(r) else ""}
             for r in results if r["dataset"] == dataset and float(r["ratio"]) == ratio and r["label"] in labels]
     if not rows:
@@ -421,134 +388,6 @@ def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str =
     order = {display_name(label): i for i, label in enumerate(labels)}
     rows.sort(key=lambda row: (order[row["method"]], row["seed"]))
     return pd.DataFrame(rows).set_index(["method", "seed"])
-
-
-def _loss_span(result: dict[str, Any]) -> str:
-    history = _main_history(result)
-    if not history:
-        return ""
-    return f"{history[0]['loss']['loss']:.3f} -> {history[-1]['loss']['loss']:.3f}"
-
-
-def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
-    """For the Table 1 cells with a collapsed run among the tables' seeds: the mean over all runs
-    and over the others, each beside the paper (best-test protocol); and the mean over the first
-    three seeds that trained, further seeds of ``results`` standing in for the collapsed ones --
-    what re-running a collapsed seed gives -- with their std and their last-epoch mean (the
-    honest protocol, against the same paper number). None when no recorded run collapsed."""
-    import pandas as pd
-
-    rows = []
-    for r in comparison_rows(results, dataset, table):
-        if not r.get("collapsed"):
-            continue
-        healthy, paper = r["healthy"], r["paper_mean"]
-        trained = sorted((x for x in results if x["dataset"] == dataset and x["label"] == r["label"]
-                          and float(x["ratio"]) == r["ratio"] and is_full_scale(x) and not is_collapsed(x)),
-                         key=lambda x: x["seed"])[:len(TABLE_SEEDS)]
-        first = mean(x["best_test_unbiased"] for x in trained) if trained else None
-        lasts = [x.get("last_test_unbiased") for x in trained]
-        last = mean(lasts) if trained and None not in lasts else None
-        rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}", "runs": r["n"],
-                     "collapsed": r["collapsed"], "paper": paper,
-                     "all runs": round(r["ours_mean"], 2), "diff, all runs": round(r["diff"], 2),
-                     "without collapsed": round(healthy.mean, 2) if healthy else None,
-                     "diff, without collapsed": round(healthy.mean - paper, 2) if healthy else None,
-                     "runs left": healthy.n if healthy else 0,
-                     "first 3 seeds that trained": ", ".join(str(x["seed"]) for x in trained) or "-",
-                     "their mean": round(first, 2) if trained else None,
-                     "their std": round(stdev(x["best_test_unbiased"] for x in trained), 2) if len(trained) > 1 else None,
-                     "diff, their mean": round(first - paper, 2) if trained else None,
-                     "their last-epoch mean": round(last, 2) if last is not None else None})
-    return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
-
-
-def scan_provenance(scan: dict[str, Any] | None, what: str, width: int | None = None) -> str:
-    """One line saying where a recorded investigation (a collapse, g or partner scan) came from:
-    ``'<what>: recorded 2026-11-30 at commit 402d07c on cpu: ... (41.8 min): python -m selecmix ...'``,
-    the command cut to ``width`` characters if given; or ``'<what>: not yet recorded'``."""
-    if scan is None:
-        return f"{what}: not yet recorded"
-    command = scan.get("command", "?")
-    if width is not None and len(command) > width:
-        command = command[:width] + " ..."
-    minutes = f" ({scan['wall_seconds'] / 60:.1f} min)" if scan.get("wall_seconds") is not None else ""
-    commit = f" at commit {scan['commit'][:7]}" if scan.get("commit") else ""
-    return f"{what}: recorded {scan.get('date', '?')[:10]}{commit} on {scan.get('device', '?')}{minutes}: {command}"
-
-
-def scan_table(scan: dict[str, Any] | None):
-    """The recorded collapse scan (:mod:`selecmix.diagnostics`) as a DataFrame: per input scale
-    and method, how many of the seeds had a dead layer in f after the first epoch(s). None when
-    the scan is not recorded."""
-    import pandas as pd
-
-    if scan is None:
-        return None
-    epochs = scan["rows"][0]["epochs"] if scan["rows"] else 0
-    rows = [{"input scale of f": {"official": "official [0, 1/255]", "clean": "clean [0, 1]"}[s["input_scale"]],
-             "method": display_name(s["method"]), "seeds": s["seeds"],
-             f"dead layer after {epochs} epoch(s)": s["dead"],
-             "which seeds": ", ".join(map(str, s["dead_seeds"])) or "-",
-             "mean active units, 16-unit layer": s["mean_active_last_layer"]} for s in scan["summary"]]
-    return pd.DataFrame(rows).set_index(["input scale of f", "method"])
-
-
-def scan_ratio(scan: dict[str, Any]) -> float:
-    """The bias-conflicting ratio (percent) a collapse scan ran at (its ``--ratio``; default 1)."""
-    import re
-
-    found = re.search(r"--ratio\s+(\S+)", scan.get("command", ""))
-    return float(found.group(1)) if found else 1.0
-
-
-def _scan_vs_runs(scan: dict[str, Any], results: list[dict[str, Any]], label: str, dataset: str) -> dict[str, Any] | None:
-    """One row of :func:`collapse_by_ratio` / :func:`collapse_by_variant`: the seeds of ``label``
-    (a method plus pair set, :func:`selecmix.diagnostics.scan_label`) that ``scan`` found dead after
-    its first epoch (official inputs), and the recorded full runs of the same label, ratio and
-    seeds: which collapsed, and whether the scan said so beforehand. None if the scan has no such row."""
-    from .diagnostics import scan_label
-
-    ratio = scan_ratio(scan)
-    rows = [r for r in scan["rows"] if scan_label(r) == label and r["input_scale"] == "official"]
-    if not rows:
-        return None
-    scanned = {r["seed"]: r["dead_layer"] for r in rows}
-    full = {r["seed"]: is_collapsed(r) for r in results if r.get("dataset") == dataset
-            and r.get("label") == label and r.get("ratio") == ratio and is_full_scale(r)}
-    checked = sorted(seed for seed in full if seed in scanned)
-    return {"ratio (%)": f"{ratio:g}", "method": display_name(label), "seeds scanned": len(scanned),
-            "dead after epoch 1": sum(scanned.values()),
-            "which seeds": ", ".join(str(s) for s, dead in sorted(scanned.items()) if dead) or "-",
-            "mean active units, 16-unit layer": round(mean(r["active_units"][-1] for r in rows), 2),
-            "full runs (seeds)": ", ".join(map(str, sorted(full))) or "-",
-            "collapsed full runs": ", ".join(str(s) for s in sorted(full) if full[s]) or "-",
-            "scan foretold each": all(full[s] == scanned[s] for s in checked) if checked else None}
-
-
-def collapse_by_ratio(scans: Iterable[dict[str, Any] | None], results: list[dict[str, Any]],
-                      method: str = "selecmix", dataset: str = "cmnist"):
-    """Per ratio, from the collapse scans (official inputs) and the recorded full-scale runs of
-    ``method`` (its plain variant): how many scanned seeds had a dead layer after the first
-    epoch, which ones, and for the seeds with a full run, whether the run collapsed -- and
-    whether the scan said so beforehand (it trains the same first epoch). None if no scan."""
-    import pandas as pd
-
-    rows = [row for scan in scans if scan is not None
-            for row in [_scan_vs_runs(scan, results, method, dataset)] if row is not None]
-    rows.sort(key=lambda row: float(row["ratio (%)"]))
-    return pd.DataFrame(rows).drop(columns="method").set_index("ratio (%)") if rows else None
-
-
-def collapse_by_variant(scans: Iterable[dict[str, Any] | None], results: list[dict[str, Any]],
-                        labels: Iterable[str], dataset: str = "cmnist"):
-    """:func:`collapse_by_ratio` per method and pair set (Table 4's rows, e.g. ``selecmix``,
-    ``selecmix-pairsA``, ``selecmix-pairsB``), from every scan that covers them. None if none does."""
-    import pandas as pd
-
-    rows = [row for label in labels for scan in scans if scan is not None
-            for row in [_scan_vs_runs(scan, results, label, dataset)] if row is not None]
-    return pd.DataFrame(rows).set_index(["ratio (%)", "method"]) if rows else None
 
 
 def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1", tolerance: float = 2.0):

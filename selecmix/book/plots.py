@@ -1,13 +1,14 @@
 """Plots and tables the chapters share: image grids, accuracy curves, comparisons with the paper."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import io
+from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data import BiasedDataset
+from ..data import BiasedDataset
 
 
 def image_grid(images: torch.Tensor, nrow: int, ax=None, titles: Sequence[str] | None = None,
@@ -112,3 +113,69 @@ def comparison_frame(rows: list[dict[str, Any]]):
     frame = pd.DataFrame(data).T
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame
+
+
+def render_png(draw: Callable[..., Any], values: dict[str, Any]) -> tuple[bytes, str]:
+    """Call ``draw(**values)`` and return the figure it drew as PNG bytes (b"" if none) and the
+    text it returned, if any (a string is shown as a message, e.g. "not yet recorded"). The new
+    figures are closed, so nothing else is displayed."""
+    before = set(plt.get_fignums())
+    out = draw(**values)
+    new = [n for n in plt.get_fignums() if n not in before]
+    png = b""
+    if new:
+        buf = io.BytesIO()
+        plt.figure(new[-1]).savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        png = buf.getvalue()
+    for n in new:
+        plt.close(n)
+    return png, out if isinstance(out, str) else ""
+
+
+def figure_explorer(draw: Callable[..., Any], **controls):
+    """Controls (ipywidgets, by keyword) above the figure ``draw(**values)`` makes, redrawn when a
+    control changes (Jupyter / Colab). ``draw`` may return a string to show instead of a figure."""
+    import ipywidgets as w
+
+    image, message = w.Image(format="png"), w.HTML()
+
+    def redraw(_=None):
+        png, text = render_png(draw, {name: c.value for name, c in controls.items()})
+        image.value, message.value = png, text
+        image.layout.display = None if png else "none"
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return w.VBox([w.HBox(list(controls.values())), message, image])
+
+
+def curves(results: dict[str, dict], metrics: Sequence[str] = ("unbiased", "conflicting"), split: str = "test",
+           title: str = ""):
+    """Accuracy over epochs, one panel per metric, one line per run."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, r in results.items():
+            hist = [h for h in r["history"] if h.get("stage", "main") == "main"]
+            ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{split} accuracy, {'bias-' if metric != 'unbiased' else ''}{metric} (%)")
+        ax.set_ylim(0, 100)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) images as floats in [0, 1] (what the chapters mix and show)."""
+    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
+def show_image(ax, img: torch.Tensor, text: str = "", fontsize: float = 7.5, color: str = "black") -> None:
+    ax.imshow(to_float(img).permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if text:
+        ax.set_title(text, fontsize=fontsize, color=color)

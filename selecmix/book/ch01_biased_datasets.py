@@ -10,51 +10,14 @@ slider. An ``Image`` widget gives nbclient nothing to answer.
 """
 from __future__ import annotations
 
-import io
-from typing import Any, Callable
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data.dataset import assign_bias_labels
+from ..data.dataset import assign_bias_labels
+from .plots import figure_explorer
 
 PAPER_ALPHAS = (0.5, 1.0, 2.0, 5.0)
-
-
-def render_png(draw: Callable[..., Any], values: dict[str, Any]) -> tuple[bytes, str]:
-    """Call ``draw(**values)`` and return the figure it drew as PNG bytes (b"" if none) and the
-    text it returned, if any (a string is shown as a message, e.g. "not yet recorded"). The new
-    figures are closed, so nothing else is displayed."""
-    before = set(plt.get_fignums())
-    out = draw(**values)
-    new = [n for n in plt.get_fignums() if n not in before]
-    png = b""
-    if new:
-        buf = io.BytesIO()
-        plt.figure(new[-1]).savefig(buf, format="png", dpi=90, bbox_inches="tight")
-        png = buf.getvalue()
-    for n in new:
-        plt.close(n)
-    return png, out if isinstance(out, str) else ""
-
-
-def figure_explorer(draw: Callable[..., Any], **controls):
-    """Controls (ipywidgets, by keyword) above the figure ``draw(**values)`` makes, redrawn when a
-    control changes (Jupyter / Colab). ``draw`` may return a string to show instead of a figure."""
-    import ipywidgets as w
-
-    image, message = w.Image(format="png"), w.HTML()
-
-    def redraw(_=None):
-        png, text = render_png(draw, {name: c.value for name, c in controls.items()})
-        image.value, message.value = png, text
-        image.layout.display = None if png else "none"
-
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    redraw()
-    return w.VBox([w.HBox(list(controls.values())), message, image])
 
 
 def alpha_counts(alpha: float, per_class: int = 5400, num_classes: int = 10) -> np.ndarray:

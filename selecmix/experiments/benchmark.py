@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from .config import Config, make_config
-from .data import BiasedSplits, InputPipeline
-from .methods import Context, build_method
-from .train import load_data, resolve_device, train_epoch
+from ..config import Config, make_config
+from ..data import BiasedSplits, InputPipeline
+from ..methods import Context, build_method
+from ..train import load_data, resolve_device, train_epoch
 
 
 def _linear_shapes(module: torch.nn.Module) -> list[tuple[int, int]]:
@@ -40,7 +40,7 @@ def macs_per_image(cfg: Config) -> dict[str, float]:
     similarity matrix (``large_batch`` dot products of the 128-d embedding per image) and the GSC
     loss's mini-batch similarity matrix (forward and backward).
     """
-    from .models import ContrastiveModel, make_classifier
+    from ..models import ContrastiveModel, make_classifier
 
     f = _train_macs(_linear_shapes(make_classifier(cfg.f_arch)))
     g_shapes = _linear_shapes(ContrastiveModel(cfg.g_arch))

@@ -21,54 +21,33 @@ from typing import Any, Iterable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .config import make_config
-from .results import CHANCE, TABLE_SEEDS, format_runs, is_collapsed, run_label, table_runs
+from ..experiments.tables import (
+    CHANCE,
+    TABLE_SEEDS,
+)
+from .recorded import (
+    MISSING,
+    aux_series,
+    aux_series_of,
+    cell_text,
+    label_of,
+    select,
+    summarize,
+)
 
 # The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
 NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
+
+
 NOISE_METHODS = {"vanilla": "Vanilla", "lff": "LfF", "selecmix": "SelecMix (V+Ours)", "lff_selecmix": "SelecMix (L+Ours)"}
+
+
 PRETRAIN_EPOCHS = (0, 1, 5, 25, 100, 200)
+
+
 SIMILARITY_NAMES = {"gsc": "GSC", "sc": "SC"}
-MISSING = "not yet recorded"
 
 
-# --------------------------------------------------------------------------- finding runs
-def label_of(method: str, dataset: str = "cmnist", ratio: float = 1.0, profile: str = "paper", **overrides) -> str:
-    """The run label of a method with some fields changed, exactly as result files carry it,
-    e.g. ``label_of("selecmix", label_noise=2)`` -> ``"selecmix-noise2"``."""
-    return run_label(make_config(dataset, ratio, method, profile, **overrides))
-
-
-def select(results: Iterable[dict[str, Any]], label: str, dataset: str = "cmnist", ratio: float | None = 1.0,
-           profile: str | None = "paper", seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
-    """The complete runs with that label, dataset, ratio (None: any), profile (None: any) and seed
-    (default the tables' seeds 0-2, :data:`~selecmix.results.TABLE_SEEDS`; None: every seed)."""
-    return [r for r in table_runs(results, seeds) if r.get("label") == label and r.get("dataset") == dataset
-            and (ratio is None or math.isclose(float(r["ratio"]), ratio))
-            and (profile is None or r.get("profile") == profile) and not r.get("incomplete")]
-
-
-def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased",
-              leave_out_collapsed: bool = True) -> dict[str, Any]:
-    """Mean, sample std (0 for one seed), n and the ``values`` of ``key`` over runs; mean None when
-    there is none. Runs whose ``f`` collapsed are left out and counted (``collapsed``) unless
-    ``leave_out_collapsed`` is False (for statistics of ``g``, which a dead ``f`` does not touch)."""
-    kept = [r for r in runs if not (leave_out_collapsed and is_collapsed(r))]
-    values = [float(r[key]) for r in kept if r.get(key) is not None]
-    point = {"values": values, "n": len(values), "collapsed": len(runs) - len(kept)}
-    if not values:
-        return {**point, "mean": None, "std": None}
-    return {**point, "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
-
-
-def cell_text(point: dict[str, Any]) -> str:
-    """A :func:`summarize` point as :func:`~selecmix.results.format_runs` writes it, with 'n=':
-    ``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'85.53 ± 1.75
-    (n=2 + 1 collapsed)'``, ``'collapsed (1)'`` or ``'not yet recorded'``."""
-    return format_runs(point["values"], point.get("collapsed", 0), n_prefix="n=")
-
-
-# --------------------------------------------------------------------------- Fig. 3: label noise
 def noise_series(results: Iterable[dict[str, Any]], dataset: str = "cmnist", ratio: float = 1.0,
                  key: str = "best_test_unbiased", betas: Sequence[float] = NOISE_BETAS,
                  methods: dict[str, str] | None = None, profile: str | None = "paper",
@@ -161,7 +140,6 @@ def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = ""
     return ax
 
 
-# --------------------------------------------------------------------------- Fig. 5: pretrained g
 def pretrain_runs(results: Iterable[dict[str, Any]], similarity: str, k: int, dataset: str = "cmnist",
                   ratio: float = 1.0, profile: str | None = "paper") -> list[dict[str, Any]]:
     """The runs of Fig. 5's point (loss, k): SelecMix with ``g`` pretrained k epochs with that loss,
@@ -276,7 +254,6 @@ def plot_pretrain(series: Sequence[dict[str, Any]], axes=None, title: str = "",
     return fig
 
 
-# --------------------------------------------------------------------------- Table 4, both protocols
 def last_epoch_frame(rows: list[dict[str, Any]]):
     """:func:`selecmix.plots.comparison_frame` of rows made with ``key="last_test_unbiased"``,
     without the 'diff' column: the paper reports the best test accuracy over epochs only, so a
@@ -312,31 +289,6 @@ def plot_table_rows(rows: list[dict[str, Any]], ratio: float, ax=None, title: st
     if title:
         ax.set_title(title, fontsize=10)
     return ax
-
-
-# --------------------------------------------------------------------------- per-epoch aux statistics
-def aux_series(results: Iterable[dict[str, Any]], label: str, keys: Sequence[str], dataset: str = "cmnist",
-               ratio: float = 1.0, profile: str | None = "paper") -> dict[str, Any]:
-    """Per-epoch ``aux`` statistics of the runs with that label (e.g. ``sim_positive`` or
-    ``negative_precision``), averaged over seeds epoch by epoch: ``{"epoch": [...], key: [...],
-    "n": seeds}`` (epochs counted from 1; an epoch without the key gives NaN)."""
-    return aux_series_of(select(results, label, dataset, ratio, profile), keys)
-
-
-def aux_series_of(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
-    """:func:`aux_series` of given runs (e.g. :func:`pretrain_runs`)."""
-    out: dict[str, Any] = {"epoch": [], "n": len(runs)}
-    if not runs:
-        return out
-    length = min(len(r["history"]) for r in runs)
-    out["epoch"] = [runs[0]["history"][e]["epoch"] + 1 for e in range(length)]
-    for key in keys:
-        values = np.array([[(r["history"][e].get("aux") or {}).get(key, np.nan) for e in range(length)] for r in runs],
-                          dtype=float)
-        counts = np.isfinite(values).sum(axis=0)
-        sums = np.where(np.isfinite(values), values, 0.0).sum(axis=0)
-        out[key] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
-    return out
 
 
 def plot_aux(results: Iterable[dict[str, Any]], labels: dict[str, str], keys: Sequence[str], dataset: str = "cmnist",

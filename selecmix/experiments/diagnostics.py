@@ -20,12 +20,12 @@ from typing import Any, Iterable
 
 import torch
 
-from .config import OFFICIAL_G, make_config
-from .data import BiasedSplits
-from .data.transforms import InputPipeline
-from .evaluate import active_units
-from .results import _atomic, device_description, git_commit, run_label
-from .train import train
+from ..config import OFFICIAL_G, make_config
+from ..data import BiasedSplits
+from ..data.transforms import InputPipeline
+from ..evaluate import active_units
+from ..records import atomic_write, device_description, git_commit, run_label
+from ..train import train
 
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
@@ -90,7 +90,6 @@ def collapse_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for (scale, method), rs in groups.items()]
 
 
-# --------------------------------------------------------------------------- g's architecture
 def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every: int = 25, pools: int = 4,
                 seed: int = 0, profile: str = "paper") -> dict[str, Any]:
     """How well ``g`` of architecture ``arch`` finds contradicting pairs while it trains.
@@ -105,10 +104,10 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     """
     import time
 
-    from .methods.selecmix import g_optimizer
-    from .embedding import _fit
-    from .models import ContrastiveModel
-    from .selection import KINDS, pair_precision_recall, pairs_from_similarity
+    from ..book.ch03_sc_vs_gsc import _fit
+    from ..methods.selecmix import g_optimizer
+    from ..models import ContrastiveModel
+    from ..selection import KINDS, pair_precision_recall, pairs_from_similarity
 
     cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, g_arch=arch)
     torch.manual_seed(seed)
@@ -145,14 +144,13 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
             "curve": curve}
 
 
-# --------------------------------------------------------------------------- partners under label noise
 def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str, float]:
     """Who SelecMix's ``g`` picks as partners, by the true labels (:func:`selecmix.selection.partner_sources`),
     averaged over ``pools`` random selection pools of the training set: per pair kind, the share of
     chosen partners that are mislabelled and that are genuine bias-conflicting samples. The base
     rates -- their share of the training set -- come with them."""
-    from .methods.base import Pool
-    from .selection import KINDS, partner_sources
+    from ..methods.base import Pool
+    from ..selection import KINDS, partner_sources
 
     train, cfg = ctx.splits.train, ctx.cfg
     gen = torch.Generator().manual_seed(seed)
@@ -171,8 +169,9 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
 def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> list[dict[str, Any]]:
     """:func:`partner_sources_of` for the ``g`` of each checkpointed SelecMix run (as it ended, or
     where an unfinished run stands), with the run's label, seed, epoch and f's active units."""
-    from .results import run_name
-    from .train import f_active_units, load_checkpointed
+    from ..records import run_name
+    from ..train import f_active_units
+    from .probes import load_checkpointed
 
     rows = []
     for path in checkpoints:
@@ -198,7 +197,7 @@ def write_scan(path: str | os.PathLike, rows: list[dict[str, Any]], command: str
               "wall_seconds": round(seconds, 1), "rows": rows}
     if kind == "collapse-scan":
         record["summary"] = collapse_summary(rows)
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
     return path
 
 
@@ -208,7 +207,6 @@ def read_scan(path: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-# --------------------------------------------------------------------------- step-by-step collapse traces
 #: Partner sources of the collapse investigation: the paper profile's MLP g, the official code's g
 #: (CIFAR-stem ResNet18 + head, similarities in train mode) and random partners (same coin,
 #: lambda and label rule); all three with the official double-scaled inputs for f.
@@ -225,7 +223,7 @@ def partner_trace(splits: BiasedSplits, ratio: float, seed: int, source: str, ep
     share one partner. Ends with the unbiased test accuracy after each epoch."""
     import time
 
-    from .selection import pair_precision_recall
+    from ..selection import pair_precision_recall
 
     if source not in TRACE_SOURCES:
         raise ValueError(f"unknown partner source {source!r}; choose one of {sorted(TRACE_SOURCES)}")

@@ -15,8 +15,6 @@ Fig. 4, Table 3).
 from __future__ import annotations
 
 import math
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,21 +23,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import BiasedDataset, BiasedSplits, InputPipeline
-from .evaluate import bias_probe, similarity_groups
-from .losses import gsc_loss, supcon_loss
+from ..data import BiasedDataset, BiasedSplits, InputPipeline
+from ..evaluate import bias_probe, similarity_groups
+from ..losses import gsc_loss, supcon_loss
+from . import one_thread, quiet
 
 PAIR_KINDS = ("positive", "negative", "contradicting_positive", "contradicting_negative")
+
+
 PAIR_NAMES = {"positive": "positives", "negative": "negatives",
               "contradicting_positive": "contradicting positives",
               "contradicting_negative": "contradicting negatives"}
+
+
 # Fig. 2's line styles: solid for all positives / negatives, dotted for the contradicting ones.
 PAIR_STYLE = {"positive": dict(color="tab:blue", ls="-"), "negative": dict(color="tab:red", ls="-"),
               "contradicting_positive": dict(color="tab:blue", ls=":"),
               "contradicting_negative": dict(color="tab:red", ls=":")}
 
 
-# --------------------------------------------------------------------------- Eq. 3's weight
 def gsc_pair_weights(sims: torch.Tensor, tau: float = 0.2, q: float = 0.7) -> dict[str, torch.Tensor]:
     """For one anchor i with cosine similarities ``sims`` (to every other sample of the batch):
     ``p`` = p_ik of Eq. 2 (softmax of sims / tau over j != i) and ``weight`` = stopgrad(p_ik)^q,
@@ -142,19 +144,18 @@ def gsc_weight_explorer():
     """Sliders over q and tau redrawing :func:`draw_gsc_weights` (Jupyter / Colab)."""
     import ipywidgets as w
 
-    from .widgets import figure_explorer
+    from .plots import figure_explorer
 
     q = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="q", continuous_update=False)
     tau = w.FloatLogSlider(value=0.2, base=10, min=-1.3, max=0, step=0.05, description="tau", continuous_update=False)
     return figure_explorer(draw_gsc_weights, q=q, tau=tau)
 
 
-# --------------------------------------------------------------------------- App. C.2
 def gce_gradient_ratio(logits: torch.Tensor, y: torch.Tensor, q: float = 0.7) -> dict[str, torch.Tensor]:
     """App. C.2, Eq. 6: per sample, the gradient of :func:`selecmix.losses.gce_loss` w.r.t. the
     logits divided by that of cross-entropy, next to ``q * p_y^q`` (LfF's form carries the extra
     constant q). Both are computed with autograd; they agree to rounding."""
-    from .losses import gce_loss
+    from ..losses import gce_loss
 
     logits = torch.as_tensor(logits, dtype=torch.float64)
     grads = []
@@ -167,7 +168,6 @@ def gce_gradient_ratio(logits: torch.Tensor, y: torch.Tensor, q: float = 0.7) ->
             "q_p_y^q": q * p_y ** q}
 
 
-# --------------------------------------------------------------------------- Fig. 2: g alone
 @dataclass
 class AuxRun:
     """The auxiliary model ``g`` trained alone, with its per-epoch similarity curves (Fig. 2)."""
@@ -204,9 +204,9 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
     """
     import time
 
-    from .config import make_config
-    from .methods.selecmix import g_optimizer
-    from .models import ContrastiveModel
+    from ..config import make_config
+    from ..methods.selecmix import g_optimizer
+    from ..models import ContrastiveModel
 
     if loss not in ("sc", "gsc"):
         raise ValueError(f"unknown loss {loss!r}; use 'sc' (Eq. 2) or 'gsc' (Eq. 3)")
@@ -287,7 +287,7 @@ def recorded_similarity_curves(results, label: str, dataset: str = "cmnist", rat
     """Fig. 2's curves from *recorded* runs with that label (``selecmix``: GSC, ``selecmix-simsc``:
     SC), averaged over seeds: the ``sim_*`` entries of each epoch's ``aux`` record, measured on a
     fixed probe of 2,048 training images. ``n`` = number of seeds (0: not yet recorded)."""
-    from .figures import aux_series
+    from .recorded import aux_series
 
     s = aux_series(results, label, [f"sim_{k}" for k in PAIR_KINDS], dataset, ratio, profile)
     curves = {"epoch": s["epoch"], "n": s["n"]}
@@ -326,7 +326,6 @@ def plot_similarity_panels(panels: dict[str, dict[str, list[float]]], suptitle: 
     return fig
 
 
-# --------------------------------------------------------------------------- Fig. 4 and Table 3
 @torch.no_grad()
 def lff_features(method, ds: BiasedDataset, pipeline: InputPipeline | None = None) -> torch.Tensor:
     """Penultimate features of LfF's GCE-trained biased model ``method.b_model`` (f's input scale)."""
@@ -361,47 +360,6 @@ def probe_bias(model, splits: BiasedSplits, max_train: int = 10000) -> float:
     with quiet():
         return bias_probe(features_of(model, train)[keep], train.b[keep], features_of(model, splits.test),
                           splits.test.b)
-
-
-@contextmanager
-def one_thread():
-    """Run torch on one thread inside the block, then restore the previous setting. The small
-    MLPs of the Colored MNIST runs gain nothing from more threads, and on a busy two-core machine
-    competing threads make them several times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextmanager
-def quiet():
-    """Silence scikit-learn's ConvergenceWarning of the logistic-regression probe (should L-BFGS
-    stop at its iteration limit, the accuracy is settled long before) and keep BLAS / OpenMP to
-    one thread."""
-    from sklearn.exceptions import ConvergenceWarning
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-
-
-def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1) -> dict[str, Any]:
-    """:func:`selecmix.train.train` without a progress bar and without the probe's
-    ConvergenceWarning (``train`` runs Table 3's bias probe at the end of full-scale runs), on
-    one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected)."""
-    from .train import train
-
-    with quiet(), (one_thread() if threads == 1 else _nothing()):
-        return train(cfg, splits=splits, progress=False, keep=keep)
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def tsne_2d(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0, max_iter: int = 500) -> np.ndarray:
@@ -470,7 +428,7 @@ def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[floa
     runs whose ``f`` collapsed are kept: the probe is of ``g``, which trains either way."""
     import pandas as pd
 
-    from .figures import cell_text, select, summarize
+    from .recorded import cell_text, select, summarize
 
     results = list(results)
     labels = RECORDED_PROBES if labels is None else labels
@@ -486,7 +444,7 @@ def paper_table3_frame():
     """The paper's Table 3 (Corrupted CIFAR-10 and BFFHQ; the paper gives no Colored MNIST numbers)."""
     import pandas as pd
 
-    from .results import PAPER_TABLE3
+    from ..experiments.paper import PAPER_TABLE3
 
     names = {"lff": "LfF", "DFA": "DFA", "selecmix": "Ours (GSC)"}
     cols = {}

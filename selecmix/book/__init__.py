@@ -1,0 +1,139 @@
+"""The book's presentation helpers: chapter set-up, Colab links and live runs (this module);
+:mod:`.recorded` loads recorded results, :mod:`.plots` draws, one module per chapter that needs
+helpers (``ch01_biased_datasets`` ... ``ch07_your_own_data``).
+
+Every chapter starts with ``device = setup("NN_name.ipynb")``: it prints the package and torch
+versions, the device (CUDA when present), the profile that the live runs use and where data is
+read from, so a reader always knows what produced the numbers below it.
+"""
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Iterable
+
+import matplotlib.pyplot as plt
+import torch
+
+from .. import __version__
+from ..config import REPO_ROOT, data_root, default_profile, make_config
+from ..data import BiasedSplits
+from ..train import train
+
+# The repository the book is published from. It must match ``repository.url`` in _config.yml and
+# the links in every chapter's first cells (tests/test_book.py checks that they agree).
+REPO_URL = "https://github.com/selecmix-book/selecmix-book"
+BRANCH = "main"
+COLAB_CLONE = Path("/content/selecmix-book")
+
+
+def colab_url(notebook: str) -> str:
+    """The 'Open in Colab' address of a chapter (branch ``main``, folder ``book/``)."""
+    owner_repo = REPO_URL.split("github.com/")[1]
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{BRANCH}/book/{notebook}"
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup(notebook: str, seed: int = 0) -> torch.device:
+    """Print the run banner of a chapter, seed torch, set plot defaults; return the device."""
+
+    torch.manual_seed(seed)
+    if default_profile() == "fast" and not torch.cuda.is_available():
+        # The fast runs are small MLPs: one thread is as fast, and several threads on a busy CPU
+        # can be 10-100x slower (thread oversubscription).
+        torch.set_num_threads(1)
+    plt.rcParams.update({"figure.dpi": 100, "axes.spines.top": False, "axes.spines.right": False,
+                         "figure.figsize": (7, 3.5)})
+    dev = device()
+    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    profile = default_profile()
+    kind = ("small live runs: they illustrate the method and are NOT a reproduction of the paper"
+            if profile == "fast" else "full-scale runs (the paper's hyperparameters)")
+    print(f"selecmix {__version__} | torch {torch.__version__} | device: {dev} ({name})")
+    print(f"profile: {profile} -- {kind}")
+    print(f"raw data: {data_root()} (set SELECMIX_DATA to change) | chapter: {notebook}")
+    return dev
+
+
+def work_dir(name: str) -> Path:
+    """A folder for a chapter's live runs and checkpoints (``book/.selecmix/<name>``; on Colab
+    ``/content/selecmix-runs/<name>`` -- mount Google Drive there to survive a disconnect)."""
+    base = Path("/content/selecmix-runs") if COLAB_CLONE.exists() else REPO_ROOT / "book" / ".selecmix"
+    path = base / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------- live runs
+def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: str = "cmnist",
+              ratio: float = 1.0, keep: Iterable[str] = (), threads: int | None = 1) -> dict[str, dict]:
+    """Train one fast run per entry of ``specs`` (``label -> {"method": ..., **config overrides}``)
+    on the same ``splits``; ``keep`` lists the labels whose trained method object is kept.
+
+    ``threads`` (default 1) is passed to every run's config unless the spec sets it: the small MLPs
+    of the fast profile run as fast on one CPU thread as on two, and a shared machine (a class
+    server, a busy laptop) slows a two-thread run down many times over. ``None`` keeps torch's setting.
+    """
+    keep = set(keep)
+    out = {}
+    for label, spec in specs.items():
+        spec = dict(spec)
+        if threads is not None:
+            spec.setdefault("threads", threads)
+        cfg = make_config(dataset, ratio, spec.pop("method"), **spec)
+        out[label] = train_quietly(cfg, splits, keep=label in keep, threads=None)
+    return out
+
+
+def run_frame(results: dict[str, dict], source: str = "live fast run"):
+    """One row per run: best-test (paper protocol) and last-epoch unbiased accuracy, best
+    bias-conflicting accuracy, wall time -- a DataFrame whose caption names its source."""
+    import pandas as pd
+
+    rows = {label: {"best test unbiased": r["best_test_unbiased"], "last-epoch unbiased": r["last_test_unbiased"],
+                    "best test conflicting": r["best_test_conflicting"],
+                    "epochs": len([h for h in r["history"] if h.get("stage", "main") == "main"]),
+                    "seconds": r.get("wall_seconds")}
+            for label, r in results.items()}
+    frame = pd.DataFrame(rows).T.round(1)
+    frame["epochs"] = frame["epochs"].astype(int)
+    return frame.style.format(precision=1).set_caption(f"{source} (accuracies in %)")
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread inside the block, then restore the previous setting. The small
+    MLPs of the Colored MNIST runs gain nothing from more threads, and on a busy two-core machine
+    competing threads make them several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def quiet():
+    """Silence scikit-learn's ConvergenceWarning of the logistic-regression probe (should L-BFGS
+    stop at its iteration limit, the accuracy is settled long before) and keep BLAS / OpenMP to
+    one thread."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1) -> dict[str, Any]:
+    """:func:`selecmix.train.train` without a progress bar and without the probe's
+    ConvergenceWarning (``train`` runs Table 3's bias probe at the end of full-scale runs), on
+    one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected)."""
+    with quiet(), (one_thread() if threads == 1 else nullcontext()):
+        return train(cfg, splits=splits, progress=False, keep=keep)
+

@@ -1,0 +1,183 @@
+"""What a run leaves behind: its name, its result file and its checkpoint, written atomically,
+with provenance (command, commit -- ``commits`` too when it was resumed under another commit --,
+date, device, torch version).
+
+A result is one JSON file per run (dataset, ratio, method, variant, seed) holding the full config,
+the per-epoch history and the summary numbers. Accuracies are in percent.
+
+* ``best_test_*`` -- the best test accuracy over epochs: the paper's ("oracle") protocol;
+* ``last_test_*`` -- the last epoch's: what a user without an unbiased test set would get;
+* ``valid_selected_test_unbiased`` -- test accuracy at the epoch of best (biased) validation
+  accuracy: an honest model-selection rule that never looks at the test set.
+
+:func:`selecmix.train.train` writes them; :mod:`selecmix.experiments` reads them back.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import REPO_ROOT, Config, make_config, to_dict
+
+SCHEMA = 1
+
+
+METRICS = ("unbiased", "aligned", "conflicting")
+
+
+_SHORT = {"pairs": "pairs", "similarity": "sim", "label_noise": "noise", "input_scale": "scale",
+          "g_pretrain_epochs": "pre", "epochs": "ep", "train_size": "n", "test_size": "nt", "g_arch": "g", "f_arch": "f",
+          "jtt_epochs": "T", "jtt_upweight": "up", "lambda_ours": "lo", "lambda_base": "lb", "source": "src",
+          "g_similarity_mode": "gmode", "random_warmup_pools": "warm"}
+
+
+_IGNORED = {"seed", "data_root", "device", "threads", "extra", "dataset", "ratio", "method", "profile"}
+
+
+# Fields that set the scale of a run, not the method: in file names, not in table labels.
+SCHEDULE_FIELDS = {"epochs", "train_size", "test_size", "large_batch", "batch_size", "source", "valid_fraction", "data_seed"}
+
+
+def variant(cfg: Config, schedule: bool = True) -> str:
+    """The fields that differ from the profile's defaults, e.g. ``simgt-pairsA`` ('' if none);
+    ``schedule=False`` leaves out the fields that only change the run's scale (epochs, sizes)."""
+    base = to_dict(make_config(cfg.dataset, cfg.ratio, cfg.method, cfg.profile))
+    parts = []
+    for key, value in to_dict(cfg).items():
+        if key in _IGNORED or base.get(key) == value or (not schedule and key in SCHEDULE_FIELDS):
+            continue
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{_SHORT.get(key, key)}{text}".replace("/", "_"))
+    return "-".join(parts)
+
+
+def run_label(cfg: Config) -> str:
+    """Method plus variant, e.g. ``selecmix`` or ``selecmix-pairsA``: one row of a table."""
+    v = variant(cfg, schedule=False)
+    return f"{cfg.method}-{v}" if v else cfg.method
+
+
+def run_name(cfg: Config) -> str:
+    """File stem of a run, unique per config: ``cmnist-1pct-selecmix-s0-paper`` (plus variant)."""
+    v = variant(cfg)
+    return f"{cfg.dataset}-{cfg.ratio:g}pct-{cfg.method}{'-' + v if v else ''}-s{cfg.seed}-{cfg.profile}"
+
+
+def result_path(out: str | os.PathLike, cfg: Config) -> Path:
+    return Path(out) / cfg.dataset / f"{run_name(cfg)}.json"
+
+
+def atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file, then rename: never a half-written checkpoint."""
+    atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def write_result(path: str | os.PathLike, result: dict[str, Any]) -> None:
+    """Write a result as JSON atomically (NaN written as null)."""
+    text = json.dumps(_clean(result), indent=1)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def read_result(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read result file {path}: {err}. Fix: delete it and rerun the run") from None
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN / inf -> null, floats rounded to 4 decimals (accuracies are in percent)."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else round(obj, 4)
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def git_commit() -> str:
+    """The checkout's commit (``+dirty`` when tracked files changed), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (head + ("+dirty" if dirty else "")) if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.machine()}, {torch.get_num_threads()} thread(s), {os.cpu_count()} core(s)"
+
+
+def _command() -> str:
+    """How this process was started (``python -m selecmix ...`` for the command line)."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(os.path.join("selecmix", "__main__.py")):
+        argv = ["-m", "selecmix"] + argv[1:]
+    return " ".join(shlex.quote(a) for a in ["python"] + argv)
+
+
+def _best(history: list[dict], split: str, metric: str) -> float | None:
+    values = [h[split][metric] for h in history if h[split][metric] is not None and not math.isnan(h[split][metric])]
+    return max(values) if values else None
+
+
+def build_result(cfg: Config, history: list[dict[str, Any]], wall: float, device: torch.device,
+                 commits: list[str] | None = None) -> dict[str, Any]:
+    """The result dict of a run from its per-epoch history (only the main stage counts).
+
+    ``commits``: the checkout's commit when each process that trained part of the run started
+    (a run resumed from a checkpoint can span several); ``commit`` is the last of them, and the
+    whole list is kept as ``commits`` when there are several. Default: the commit now."""
+    commits = commits or [git_commit()]
+    main = [h for h in history if h.get("stage", "main") == "main"] or history
+    result: dict[str, Any] = {
+        "schema": SCHEMA, "name": run_name(cfg), "label": run_label(cfg),
+        "dataset": cfg.dataset, "method": cfg.method, "ratio": cfg.ratio, "seed": cfg.seed,
+        "profile": cfg.profile, "epochs": cfg.epochs, "config": to_dict(cfg),
+        "command": _command(),
+        "commit": commits[-1], "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "device": device_description(device), "torch": torch.__version__,
+        "python": platform.python_version(), "wall_seconds": round(wall, 2),
+    }
+    if len(commits) > 1:
+        result["commits"] = list(commits)
+    if main:
+        for metric in METRICS:
+            result[f"best_test_{metric}"] = _best(main, "test", metric)
+            result[f"last_test_{metric}"] = main[-1]["test"][metric]
+        best_epoch = max(main, key=lambda h: h["test"]["unbiased"])
+        by_valid = max(main, key=lambda h: (h["valid"]["unbiased"], -h["epoch"]))
+        result.update(best_epoch=best_epoch["epoch"], valid_selected_epoch=by_valid["epoch"],
+                      valid_selected_test_unbiased=by_valid["test"]["unbiased"])
+    result["history"] = history
+    return _clean(result)
