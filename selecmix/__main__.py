@@ -1,4 +1,5 @@
 """``python -m selecmix``: the command line (:mod:`selecmix.experiments.cli`)."""
 from .experiments.cli import main
 
-raise SystemExit(main()) if __name__ == "__main__" else None
+if __name__ == "__main__":
+    raise SystemExit(main())

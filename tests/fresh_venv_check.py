@@ -92,7 +92,8 @@ sys.exit(1 if failed else 0)
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    print("$", " ".join(str(c) for c in cmd), flush=True)
+    shown = ["<the import-and-build script>" if "\n" in str(c) else str(c) for c in cmd]
+    print("$", " ".join(shown), flush=True)
     return subprocess.run([str(c) for c in cmd], **kw)
 
 
