@@ -111,3 +111,16 @@ def active_units(model: torch.nn.Module, images: torch.Tensor) -> list[int] | No
             counts.append(int((h > 0).any(dim=0).sum()))
     model.train(was_training)
     return counts
+
+
+@torch.no_grad()
+def bias_probe_on(features: Callable[[torch.Tensor], torch.Tensor], splits, max_train: int = 10000) -> float:
+    """Table 3's protocol: :func:`bias_probe` on ``features`` (a function of uint8 images) of up to
+    ``max_train`` training images (a fixed random subset) and of the whole test split."""
+    train, test = splits.train, splits.test
+    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
+
+    def embed(images):
+        return torch.cat([features(chunk).cpu() for chunk in images.split(2048)])
+
+    return bias_probe(embed(train.images[keep]), train.b[keep], embed(test.images), test.b)

@@ -15,10 +15,10 @@ SelecMix      contradicting by ``g``           min(u, 1 - u), u ~     y_k
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import torch
 import torch.nn.functional as F
-
-from .selection import pairs_from_similarity
 
 
 def choose_kind(pairs: str, gen: torch.Generator | None = None) -> str:
@@ -48,23 +48,33 @@ def selecmix_batch(x: torch.Tensor, y: torch.Tensor, partner: torch.Tensor, lam:
     the pool indices to mix (a mini-batch; default all). Queries without a partner (-1) stay
     unmixed with their own label.
     """
-    q = torch.arange(len(y), device=y.device) if queries is None else queries
-    k = partner[q]
+    i = torch.arange(len(y), device=y.device) if queries is None else queries
+    k = partner[i]
     has = k >= 0
-    k = torch.where(has, k, q)
-    lam_q = torch.where(has, lam.to(x.device)[q], torch.ones_like(lam[q]).to(x.device))
+    k = torch.where(has, k, i)
+    lam_i = torch.where(has, lam.to(x.device)[i], torch.ones_like(lam[i]).to(x.device))
     shape = (-1,) + (1,) * (x.dim() - 1)
-    return torch.lerp(x[k], x[q], lam_q.view(shape)), y[k]     # lam x_q + (1 - lam) x_k
+    return torch.lerp(x[k], x[i], lam_i.view(shape)), y[k]     # lam x_i + (1 - lam) x_k
 
 
-def select_and_mix(x: torch.Tensor, y: torch.Tensor, sim: torch.Tensor, pairs: str = "AB",
-                   gen: torch.Generator | None = None) -> dict:
-    """All of Algorithm 1 on one batch: coin, partners, lam, mixed images and labels."""
+class Selection(NamedTuple):
+    """Algorithm 1's choices for one pool: the pair kind, each query's partner (-1: none), its lam."""
+
+    kind: str
+    partner: torch.Tensor
+    lam: torch.Tensor
+
+
+def selecmix_selection(y: torch.Tensor, partners: Callable[[str], torch.Tensor], pairs: str = "AB",
+                       gen: torch.Generator | None = None) -> Selection:
+    """Algorithm 1 on one selection pool of labels ``y``: the coin picks the pair kind (line 3),
+    ``partners(kind)`` finds every query's contradicting partner (line 4: Eq. 4 or 5 on the
+    similarity source's scores, :func:`selecmix.selection.pairs_from_similarity`), and each query
+    draws its lam = min(u, 1 - u) (line 5). :func:`selecmix_batch` then mixes a mini-batch (line 8)."""
     kind = choose_kind(pairs, gen)
-    partner = pairs_from_similarity(sim, y, kind)
-    lam = sample_lambda(len(y), gen).to(x.device)
-    x_mix, y_mix = selecmix_batch(x, y, partner, lam)
-    return {"kind": kind, "partner": partner, "lam": lam, "x": x_mix, "y": y_mix}
+    partner = partners(kind)
+    lam = sample_lambda(len(y), gen).to(y.device)
+    return Selection(kind, partner, lam)
 
 
 def mixup_batch(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None = None, alpha: float = 1.0):

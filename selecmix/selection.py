@@ -59,14 +59,6 @@ def _pairs_among(sim: torch.Tensor, y: torch.Tensor, kind: str, allowed: torch.T
     return torch.where(candidates.any(1), best, torch.full_like(best, -1))
 
 
-def contradicting_pairs(z: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
-    """Eq. 4 (``kind="positive"``) or Eq. 5 (``"negative"``) on L2-normalised embeddings z (N, d).
-
-    Returns the partner index k of every query (N,), -1 where the candidate set is empty.
-    """
-    return pairs_from_similarity(z @ z.T, y, kind)
-
-
 # --------------------------------------------------------------------------- other similarities
 def bias_label_similarity(b: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     """Similarity from ground-truth bias labels: 1 if same bias, else 0, plus a tiny random

@@ -6,7 +6,7 @@ of ``large_batch`` samples (the last incomplete pool is dropped, as the official
 evaluate ``f`` on the validation and test splits: unbiased, bias-aligned and bias-conflicting
 accuracy. A checkpoint is written after every epoch (state dicts only, loaded with
 ``weights_only=True``), so ``resume=True`` continues a killed run to the same final numbers on
-the CPU. The run ends in one JSON result (see :mod:`selecmix.results`).
+the CPU. The run ends in one JSON result (see :mod:`selecmix.experiments.tables`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch
 
 from .config import Config, to_dict
 from .data import BiasedSplits, InputPipeline, load_splits
-from .evaluate import active_units, bias_probe, evaluate
+from .evaluate import active_units, bias_probe_on, evaluate
 from .methods import Context, Method, Pool, build_method
 from .records import (
     atomic_torch_save,
@@ -60,8 +60,8 @@ def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = Fals
     ``out/checkpoints``). ``resume`` continues from the checkpoint. ``stop_after`` stops after
     that many epochs of this call (to simulate an interruption). ``keep`` adds the trained
     ``method`` object to the returned dict (for notebooks that inspect the models). ``on_step``, if
-    given, is called after every update of f as ``on_step(method, pool, q, selection, logs)``
-    (the per-step traces of :mod:`selecmix.diagnostics`).
+    given, is called after every update of f as ``on_step(method, pool, batch, selection, logs)``
+    (the per-step traces of :mod:`selecmix.experiments.diagnostics`).
     """
     cfg.validate()
     path = result_path(out, cfg) if out is not None else None
@@ -167,29 +167,26 @@ def f_active_units(method: Method, ctx: Context, n: int = 2048) -> list[int] | N
     return active_units(method.f, images)
 
 
-@torch.no_grad()
-def bias_probe_of(method: Method, ctx: Context, max_train: int = 10000) -> float | None:
-    """Table 3's bias-label probe on the auxiliary model's embedding (SelecMix's ``g``) or LfF's
-    biased model's features; None for methods without a biased model."""
-    from .methods.selecmix import ContrastiveAux
-
-    aux = getattr(method.mixer, "aux", None)
-    if isinstance(aux, ContrastiveAux):
-        def features(images):
-            return aux.embed(ctx.pipeline.g_input(images, ctx.device))
-    elif hasattr(method, "b_model"):
+def biased_features(method: Method, ctx: Context):
+    """The features of the run's biased model as a function of uint8 images: SelecMix's ``g``
+    (the embedding of its similarity source) or LfF's biased model; None for other methods."""
+    source = getattr(method.mixer, "source", None)
+    if hasattr(source, "embed"):
+        return lambda images: source.embed(ctx.pipeline.g_input(images.to(ctx.device), ctx.device))
+    if hasattr(method, "b_model"):
         def features(images):
             method.b_model.eval()
-            return method.b_model.features(ctx.pipeline.f_eval(images, ctx.device))
-    else:
-        return None
-    train, test = ctx.splits.train, ctx.splits.test
-    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
+            return method.b_model.features(ctx.pipeline.f_eval(images.to(ctx.device), ctx.device))
+        return features
+    return None
 
-    def embed(images):
-        return torch.cat([features(chunk.to(ctx.device)).cpu() for chunk in images.split(2048)])
 
-    return bias_probe(embed(train.images[keep]), train.b[keep], embed(test.images), test.b)
+@torch.no_grad()
+def bias_probe_of(method: Method, ctx: Context, max_train: int = 10000) -> float | None:
+    """Table 3's bias-label probe (:func:`selecmix.evaluate.bias_probe_on`) on the run's biased
+    model (:func:`biased_features`); None for methods without one."""
+    features = biased_features(method, ctx)
+    return None if features is None else bias_probe_on(features, ctx.splits, max_train)
 
 
 def _load_checkpoint(ckpt: Path, cfg: Config, method: Method, gen: torch.Generator):

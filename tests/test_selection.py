@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selecmix.mixing import choose_kind, lisa_partners, mixup_batch, sample_lambda, select_and_mix, selecmix_batch
-from selecmix.selection import contradicting_pairs, gce_similarity, is_contradicting, pair_precision_recall, partner_sources
+from selecmix.mixing import choose_kind, lisa_partners, mixup_batch, sample_lambda, selecmix_batch, selecmix_selection
+from selecmix.selection import pairs_from_similarity, gce_similarity, is_contradicting, pair_precision_recall, partner_sources
 
 
 def _brute(z, y, kind):
@@ -29,15 +29,15 @@ def test_pairs_match_brute_force(seed, kind):
     z = F.normalize(torch.randn(n, 8, generator=g, dtype=torch.float64), dim=1)
     y = torch.randint(0, 4, (n,), generator=g)
     y[0] = 9                                     # a query with no positive candidate
-    assert torch.equal(contradicting_pairs(z, y, kind), _brute(z, y, kind))
+    assert torch.equal(pairs_from_similarity(z @ z.T, y, kind), _brute(z, y, kind))
 
 
 def test_empty_candidate_sets_give_minus_one():
     z = F.normalize(torch.randn(3, 4), dim=1)
-    assert contradicting_pairs(z, torch.tensor([0, 0, 0]), "negative").tolist() == [-1, -1, -1]
-    assert contradicting_pairs(z, torch.tensor([0, 1, 2]), "positive").tolist() == [-1, -1, -1]
+    assert pairs_from_similarity(z @ z.T, torch.tensor([0, 0, 0]), "negative").tolist() == [-1, -1, -1]
+    assert pairs_from_similarity(z @ z.T, torch.tensor([0, 1, 2]), "positive").tolist() == [-1, -1, -1]
     with pytest.raises(ValueError, match="unknown pair kind"):
-        contradicting_pairs(z, torch.tensor([0, 1, 2]), "sideways")
+        pairs_from_similarity(z @ z.T, torch.tensor([0, 1, 2]), "sideways")
 
 
 def test_bias_label_similarity_finds_true_contradicting_pairs():
@@ -113,8 +113,9 @@ def test_one_coin_per_pool_and_pair_sets():
         choose_kind("C")
     z = F.normalize(torch.randn(16, 4, generator=gen), dim=1)
     y = torch.randint(0, 3, (16,), generator=gen)
-    out = select_and_mix(z, y, z @ z.T, "A", gen)
-    assert out["kind"] == "positive" and torch.equal(out["y"], y[out["partner"].clamp_min(0)].where(out["partner"] >= 0, y))
+    out = selecmix_selection(y, lambda kind: pairs_from_similarity(z @ z.T, y, kind), "A", gen)
+    _, y_mix = selecmix_batch(z, y, out.partner, out.lam)
+    assert out.kind == "positive" and torch.equal(y_mix, y[out.partner.clamp_min(0)].where(out.partner >= 0, y))
 
 
 def test_mixup_and_lisa():

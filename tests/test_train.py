@@ -49,8 +49,8 @@ def test_frozen_pretrained_g(tiny):
     r = train(cfg, splits=tiny, progress=False, keep=True)
     mixer = r["method"].mixer
     assert mixer.frozen
-    before = [p.clone() for p in mixer.aux.g.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(before, mixer.aux.g.parameters()))
+    before = [p.clone() for p in mixer.source.g.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, mixer.source.g.parameters()))
     assert "aux" not in r["history"][-1]["loss"]
 
 

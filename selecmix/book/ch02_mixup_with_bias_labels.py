@@ -240,8 +240,8 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
                    paper: dict[str, dict[float, tuple[float, float]]] | None = None):
     """Recorded runs of one ratio under three model-selection rules -- best test epoch (the
     paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
-    beside the paper's best-test number; the tables' seeds only (:data:`selecmix.results.TABLE_SEEDS`).
-    ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.results.is_collapsed`)
+    beside the paper's best-test number; the tables' seeds only (:data:`selecmix.experiments.tables.TABLE_SEEDS`).
+    ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.experiments.tables.is_collapsed`)
     are counted and left out of the mean, as in Table 1."""
     import pandas as pd
 

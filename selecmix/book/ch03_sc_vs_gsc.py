@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset, BiasedSplits, InputPipeline
-from ..evaluate import bias_probe, similarity_groups
+from ..evaluate import bias_probe_on, similarity_groups
+from ..train import biased_features
 from ..losses import gsc_loss, supcon_loss
 from . import one_thread, quiet
 
@@ -180,6 +181,13 @@ class AuxRun:
     pipeline: InputPipeline | None = None
 
     @torch.no_grad()
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """g's embeddings of uint8 images (g in eval mode)."""
+        self.g.eval()
+        device = next(self.g.parameters()).device
+        return self.g((self.pipeline or InputPipeline("cmnist", "clean")).g_input(images, device))
+
+    @torch.no_grad()
     def embed(self, ds: BiasedDataset, pipeline: InputPipeline | None = None) -> torch.Tensor:
         """L2-normalised 128-d embeddings of every image of ``ds`` (g in eval mode)."""
         pipeline = pipeline or self.pipeline or InputPipeline("cmnist", "clean")
@@ -242,7 +250,7 @@ def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record, steps: int | None = Non
     """The training loop of ``g`` alone (one SC / GSC step per mini-batch, as Algorithm 2 line 8):
     ``record(epoch)`` before training and after each epoch, ``on_step(step)`` after each step;
     stops after ``steps`` mini-batches when given. Shared by :func:`train_auxiliary` and
-    :func:`selecmix.diagnostics.g_pair_scan`."""
+    :func:`selecmix.experiments.diagnostics.g_pair_scan`."""
     record(0)
     step = 0
     for epoch in range(1, epochs + 1):
@@ -271,15 +279,6 @@ def train_ratio(ds: BiasedDataset) -> float:
     return round(share, 2)
 
 
-def curves_from_history(result: dict[str, Any]) -> dict[str, list[float]]:
-    """The Fig. 2 curves of a *recorded* SelecMix run (its history's ``aux`` ``sim_*`` entries,
-    measured on a fixed probe of 2,048 training images after each epoch), in the format of
-    :attr:`AuxRun.curves`; epochs counted from 1."""
-    hist = [h for h in result["history"] if "sim_positive" in h.get("aux", {})]
-    curves: dict[str, list[float]] = {"epoch": [h["epoch"] + 1 for h in hist]}
-    for kind in PAIR_KINDS:
-        curves[kind] = [h["aux"][f"sim_{kind}"] for h in hist]
-    return curves
 
 
 def recorded_similarity_curves(results, label: str, dataset: str = "cmnist", ratio: float = 1.0,
@@ -327,39 +326,32 @@ def plot_similarity_panels(panels: dict[str, dict[str, list[float]]], suptitle: 
 
 
 @torch.no_grad()
-def lff_features(method, ds: BiasedDataset, pipeline: InputPipeline | None = None) -> torch.Tensor:
-    """Penultimate features of LfF's GCE-trained biased model ``method.b_model`` (f's input scale)."""
-    pipeline = pipeline or method.ctx.pipeline
-    model = method.b_model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model.features(pipeline.f_eval(chunk, device)).cpu() for chunk in ds.images.split(2048)])
-
-
-def features_of(model, ds: BiasedDataset) -> torch.Tensor:
-    """Embeddings of every image of ``ds``: an :class:`AuxRun` (g's 128-d L2-normalised output),
-    a trained LfF method (its biased model's features) or a SelecMix method (its ``g``)."""
+def image_features(model):
+    """``model``'s biased embedding as a function of uint8 images: an :class:`AuxRun` (g's 128-d
+    L2-normalised output) or a trained method (:func:`selecmix.train.biased_features`: SelecMix's
+    ``g`` or LfF's biased model)."""
     if isinstance(model, AuxRun):
-        return model.embed(ds)
-    if hasattr(model, "b_model"):
-        return lff_features(model, ds)
-    aux = getattr(getattr(model, "mixer", None), "aux", None)
-    if aux is not None and hasattr(aux, "g"):
-        return torch.cat([aux.embed(model.ctx.pipeline.g_input(chunk, model.ctx.device)).cpu()
-                          for chunk in ds.images.split(2048)])
-    raise TypeError(f"no biased embedding in {type(model).__name__}: pass an AuxRun, an LfF or a SelecMix method")
+        return lambda images: model.embed_images(images)
+    features = biased_features(model, model.ctx) if hasattr(model, "ctx") else None
+    if features is None:
+        raise TypeError(f"no biased embedding in {type(model).__name__}: pass an AuxRun, an LfF or a SelecMix method")
+    return features
+
+
+@torch.no_grad()
+def features_of(model, ds: BiasedDataset) -> torch.Tensor:
+    """Embeddings of every image of ``ds`` (:func:`image_features`), on the CPU."""
+    features = image_features(model)
+    return torch.cat([features(chunk).cpu() for chunk in ds.images.split(2048)])
 
 
 def probe_bias(model, splits: BiasedSplits, max_train: int = 10000) -> float:
-    """Table 3: accuracy (percent) of a linear probe (:func:`selecmix.evaluate.bias_probe`:
-    logistic regression on standardised features) that predicts the *bias label* from the frozen
-    embedding, fitted on the (biased) training split and scored on
-    the unbiased test split -- where bias and label disagree, so only an embedding that encodes
-    the bias itself scores high. Same protocol as the ``aux_bias_probe`` of recorded runs."""
-    train = splits.train
-    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
+    """Table 3: accuracy (percent) of a linear probe that predicts the *bias label* from the frozen
+    embedding, fitted on the (biased) training split and scored on the unbiased test split --
+    where bias and label disagree, so only an embedding that encodes the bias itself scores
+    high. The protocol of the ``aux_bias_probe`` of recorded runs: :func:`selecmix.evaluate.bias_probe_on`."""
     with quiet():
-        return bias_probe(features_of(model, train)[keep], train.b[keep], features_of(model, splits.test),
-                          splits.test.b)
+        return bias_probe_on(image_features(model), splits, max_train)
 
 
 def tsne_2d(features: torch.Tensor, seed: int = 0, perplexity: float = 30.0, max_iter: int = 500) -> np.ndarray:

@@ -64,10 +64,10 @@ def make_pool(ds: BiasedDataset, size: int = 128, conflicting: int | None = 16, 
 
 def _aux(method):
     mixer = getattr(method, "mixer", None)
-    if mixer is None or not hasattr(mixer, "aux"):
+    if mixer is None or not hasattr(mixer, "source"):
         raise ValueError(f"{getattr(method, 'name', method)!r} has no auxiliary model: train a SelecMix method "
                          "(selecmix or lff_selecmix) with keep=True")
-    return mixer.aux
+    return mixer.source
 
 
 def pool_of(method, idx: torch.Tensor):

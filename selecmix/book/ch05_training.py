@@ -3,10 +3,10 @@ model-selection protocols, recorded full-scale results beside the paper (Tables 
 accuracy curves over seeds, the input-scaling pairs and the reduced-scale Corrupted CIFAR-10 runs.
 
 Every function takes result dicts as :func:`selecmix.train.train` returns them or as
-:func:`selecmix.results.load_results` reads them; nothing here trains or reads files on its own
+:func:`selecmix.experiments.tables.load_results` reads them; nothing here trains or reads files on its own
 except :func:`train_runs` (which calls ``train``) and :func:`load_folder` (which reads a folder).
 
-The three protocols (see :mod:`selecmix.results`):
+The three protocols (see :mod:`selecmix.experiments.tables`):
 
 * **best-test** -- the best test accuracy over epochs: the paper's "oracle" selection (App. A.2);
 * **last-epoch** -- the accuracy after the last epoch: what a user without an unbiased set gets;
@@ -170,7 +170,7 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
 
 def table6_rows(results: list[dict[str, Any]], dataset: str = "cmnist") -> list[dict[str, Any]]:
     """Table 6 (bias-conflicting test accuracy, best-test protocol) in the row format of
-    :func:`selecmix.results.comparison_rows`, so :func:`selecmix.plots.comparison_frame` shows it."""
+    :func:`selecmix.experiments.tables.comparison_rows`, so :func:`selecmix.book.plots.comparison_frame` shows it."""
     ours = aggregate([r for r in results if r["dataset"] == dataset], "best_test_conflicting", "paper")
     order = [("vanilla", "Vanilla"), ("mixup", "Mixup"), ("EnD", "EnD (paper only)"), ("lff", "LfF"),
              ("DFA", "DFA (paper only)"), ("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours")]
@@ -371,7 +371,7 @@ def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str =
                labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
     """One row per recorded run at ``ratio``: best-test and last-epoch unbiased accuracy, f's
     active units per hidden layer (``f_active_units``: 100-100-16 units for the MLP) and whether
-    the run collapsed (:func:`selecmix.results.is_collapsed`), with the training loss of the first
+    the run collapsed (:func:`selecmix.experiments.tables.is_collapsed`), with the training loss of the first
     and last epochs (ln 10 = 2.303 is the loss of a constant uniform prediction). None when nothing
     is recorded."""
     import pandas as pd
@@ -418,7 +418,7 @@ def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: s
 
 
 def g_scan_table(scan: dict[str, Any] | None):
-    """The recorded g-architecture scan (:func:`selecmix.diagnostics.g_pair_scan`) as a DataFrame:
+    """The recorded g-architecture scan (:func:`selecmix.experiments.diagnostics.g_pair_scan`) as a DataFrame:
     per architecture and scoring step, the precision and recall (%) of the contradicting positives
     and negatives ``g`` would select. None when the scan is not recorded."""
     import pandas as pd
@@ -435,7 +435,7 @@ def g_scan_table(scan: dict[str, Any] | None):
 
 
 def partner_table(scan: dict[str, Any] | None, results: Iterable[dict[str, Any]] = ()):
-    """The recorded partner scan (:func:`selecmix.diagnostics.partner_scan`) as a DataFrame: per
+    """The recorded partner scan (:func:`selecmix.experiments.diagnostics.partner_scan`) as a DataFrame: per
     scanned run, the share (%) of g's contradicting positives and negatives that are mislabelled
     and that are genuine bias-conflicting samples, beside both base rates, f's active units and the
     run's best test accuracy (from ``results``, when recorded). None when the scan is not recorded."""

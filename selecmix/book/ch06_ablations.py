@@ -2,14 +2,14 @@
 vs ``g`` trained simultaneously), Table 4 in both model-selection protocols, and per-epoch
 auxiliary statistics of recorded runs (Fig. 2's similarity curves, Fig. 9's pair precision).
 
-Every function takes a plain list of result dicts (:func:`selecmix.results.load_results`, or
+Every function takes a plain list of result dicts (:func:`selecmix.experiments.tables.load_results`, or
 the dicts returned by :func:`selecmix.train.train`) and finds the runs it needs by their *label*
-(:func:`selecmix.results.run_label`: method plus the fields that differ from the profile's
+(:func:`selecmix.records.run_label`: method plus the fields that differ from the profile's
 defaults, e.g. ``selecmix-noise2`` or ``selecmix-pre25-simsc``), dataset, ratio and profile.
 Missing runs are reported as missing ("not yet recorded"), never filled in. Seeds are averaged:
 mean, sample standard deviation and the number of seeds ``n``, over the tables' seeds
-(:data:`selecmix.results.TABLE_SEEDS`, 0-2) unless ``seeds`` says otherwise. A run whose ``f``
-collapsed (:func:`selecmix.results.is_collapsed`: stuck at chance) is left out of an accuracy's
+(:data:`selecmix.experiments.tables.TABLE_SEEDS`, 0-2) unless ``seeds`` says otherwise. A run whose ``f``
+collapsed (:func:`selecmix.experiments.tables.is_collapsed`: stuck at chance) is left out of an accuracy's
 mean and counted beside it -- '(n=2 + 1 collapsed)' -- so that one dead run does not pull a point
 of a figure 25 points down; statistics of ``g`` keep it (``g`` trains either way).
 """
@@ -35,7 +35,7 @@ from .recorded import (
     summarize,
 )
 
-# The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.sweeps.plan "noise" / "pretrain").
+# The grids of the paper's Fig. 3 and of our Fig. 5 sweep (selecmix.experiments.sweeps.plan "noise" / "pretrain").
 NOISE_BETAS = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -109,7 +109,7 @@ def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = ""
                chance: float = CHANCE["cmnist"]):
     """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta; the
     line joins the means over the runs that trained. Collapsed runs (f never above chance, see
-    :func:`~selecmix.results.is_collapsed`) are marked instead of dropped silently: an 'x' at
+    :func:`~selecmix.experiments.tables.is_collapsed`) are marked instead of dropped silently: an 'x' at
     ``chance`` where every run of a point collapsed, '+k collapsed' beside a mean that leaves k
     out. Methods without any run are listed on the plot as not yet recorded."""
     if ax is None:
@@ -255,7 +255,7 @@ def plot_pretrain(series: Sequence[dict[str, Any]], axes=None, title: str = "",
 
 
 def last_epoch_frame(rows: list[dict[str, Any]]):
-    """:func:`selecmix.plots.comparison_frame` of rows made with ``key="last_test_unbiased"``,
+    """:func:`selecmix.book.plots.comparison_frame` of rows made with ``key="last_test_unbiased"``,
     without the 'diff' column: the paper reports the best test accuracy over epochs only, so a
     difference between our last-epoch number and the paper's best-test number would mislead."""
     from .plots import comparison_frame

@@ -81,24 +81,10 @@ def split_table(splits) -> "Any":
     return frame
 
 
-def accuracy_curves(results: dict[str, dict], split: str = "test", metric: str = "unbiased", ax=None,
-                    title: str | None = None):
-    """One line per run: accuracy over epochs (``results``: label -> result dict)."""
-    if ax is None:
-        _, ax = plt.subplots()
-    for label, r in results.items():
-        hist = [h for h in r["history"] if h.get("stage", "main") == "main"]
-        ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{split} {metric} accuracy (%)")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax
 
 
 def comparison_frame(rows: list[dict[str, Any]]):
-    """A comparison table (from :func:`selecmix.results.comparison_rows`) as a DataFrame with one
+    """A comparison table (from :func:`selecmix.experiments.tables.comparison_rows`) as a DataFrame with one
     row per method and, per ratio, 'ours' (mean ± std, n), 'paper' and 'diff'."""
     import pandas as pd
 

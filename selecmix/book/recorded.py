@@ -60,7 +60,7 @@ def load_folder(folder) -> list[dict[str, Any]]:
 def full_scale(results: Iterable[dict[str, Any]], dataset: str | None = None,
                seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
     """The full-scale runs among ``results`` (optionally of one dataset) of the tables' seeds
-    (:data:`selecmix.results.TABLE_SEEDS`; ``seeds=None``: every recorded seed)."""
+    (:data:`selecmix.experiments.tables.TABLE_SEEDS`; ``seeds=None``: every recorded seed)."""
     return [r for r in table_runs(results, seeds) if is_full_scale(r) and (dataset is None or r["dataset"] == dataset)]
 
 
@@ -126,7 +126,7 @@ def scan_provenance(scan: dict[str, Any] | None, what: str, width: int | None = 
 
 
 def scan_table(scan: dict[str, Any] | None):
-    """The recorded collapse scan (:mod:`selecmix.diagnostics`) as a DataFrame: per input scale
+    """The recorded collapse scan (:mod:`selecmix.experiments.diagnostics`) as a DataFrame: per input scale
     and method, how many of the seeds had a dead layer in f after the first epoch(s). None when
     the scan is not recorded."""
     import pandas as pd
@@ -152,7 +152,7 @@ def scan_ratio(scan: dict[str, Any]) -> float:
 
 def _scan_vs_runs(scan: dict[str, Any], results: list[dict[str, Any]], label: str, dataset: str) -> dict[str, Any] | None:
     """One row of :func:`collapse_by_ratio` / :func:`collapse_by_variant`: the seeds of ``label``
-    (a method plus pair set, :func:`selecmix.diagnostics.scan_label`) that ``scan`` found dead after
+    (a method plus pair set, :func:`selecmix.experiments.diagnostics.scan_label`) that ``scan`` found dead after
     its first epoch (official inputs), and the recorded full runs of the same label, ratio and
     seeds: which collapsed, and whether the scan said so beforehand. None if the scan has no such row."""
     from ..experiments.diagnostics import scan_label
@@ -211,7 +211,7 @@ def label_of(method: str, dataset: str = "cmnist", ratio: float = 1.0, profile: 
 def select(results: Iterable[dict[str, Any]], label: str, dataset: str = "cmnist", ratio: float | None = 1.0,
            profile: str | None = "paper", seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
     """The complete runs with that label, dataset, ratio (None: any), profile (None: any) and seed
-    (default the tables' seeds 0-2, :data:`~selecmix.results.TABLE_SEEDS`; None: every seed)."""
+    (default the tables' seeds 0-2, :data:`~selecmix.experiments.tables.TABLE_SEEDS`; None: every seed)."""
     return [r for r in table_runs(results, seeds) if r.get("label") == label and r.get("dataset") == dataset
             and (ratio is None or math.isclose(float(r["ratio"]), ratio))
             and (profile is None or r.get("profile") == profile) and not r.get("incomplete")]
@@ -231,7 +231,7 @@ def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased",
 
 
 def cell_text(point: dict[str, Any]) -> str:
-    """A :func:`summarize` point as :func:`~selecmix.results.format_runs` writes it, with 'n=':
+    """A :func:`summarize` point as :func:`~selecmix.experiments.tables.format_runs` writes it, with 'n=':
     ``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'85.53 ± 1.75
     (n=2 + 1 collapsed)'``, ``'collapsed (1)'`` or ``'not yet recorded'``."""
     return format_runs(point["values"], point.get("collapsed", 0), n_prefix="n=")

@@ -47,10 +47,6 @@ class BiasedDataset:
         return len(self.images)
 
     @property
-    def index(self) -> torch.Tensor:
-        return torch.arange(len(self))
-
-    @property
     def aligned(self) -> torch.Tensor:
         """Boolean mask of bias-aligned samples (bias attribute matches the true label)."""
         return self.b == self.y_clean

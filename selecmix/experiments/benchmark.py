@@ -69,7 +69,7 @@ def _epoch_seconds(method_name: str, splits: BiasedSplits, epochs: int, cfg_kwar
     method = build_method(ctx)
     clock = {"partners": 0.0, "embed": 0.0}
     if method.mixer is not None:                  # time g's embedding and the whole selection
-        aux = method.mixer.aux
+        aux = method.mixer.source
 
         def timed(fn, key):
             def wrapper(*args, **kwargs):

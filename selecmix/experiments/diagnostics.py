@@ -37,7 +37,7 @@ def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str,
     that noise -- and, for Fig. 5, ``g`` pretrained alone for ``g_pretrain_epochs`` epochs with
     ``similarity``'s loss and then frozen) and return f's active units per hidden layer, its loss
     and its unbiased test accuracy then. ``label`` names the full run of the same method and
-    variant (:func:`selecmix.results.run_label`, the input scale left out: it is a column of its own)."""
+    variant (:func:`selecmix.records.run_label`, the input scale left out: it is a column of its own)."""
     frozen_g = ({"g_pretrain_epochs": g_pretrain_epochs, "similarity": similarity}
                 if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc") else {})
     variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g}
@@ -69,7 +69,7 @@ def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "se
 
 def scan_label(row: dict[str, Any]) -> str:
     """The table label of a scanned run (``selecmix``, ``selecmix-pairsB``, ``selecmix-noise0.5``),
-    as :func:`selecmix.results.run_label` names the full run of the same config. Scans recorded
+    as :func:`selecmix.records.run_label` names the full run of the same config. Scans recorded
     before rows carried a label scanned the pair set AB (or ``pairs``) without label noise."""
     if "label" in row:
         return row["label"]
@@ -160,7 +160,7 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
         y, y_clean, b = (t[idx].to(ctx.device) for t in (train.y, train.y_clean, train.b))
         pool = Pool(idx.to(ctx.device), None, y, b, ctx)
         for kind in KINDS:
-            for what, share in partner_sources(method.mixer.aux.partners(pool, kind), y, y_clean, b).items():
+            for what, share in partner_sources(method.mixer.source.partners(pool, kind), y, y_clean, b).items():
                 sums[f"{kind}_{what}"] += share / pools
     base = partner_sources(torch.arange(len(train)), train.y, train.y_clean, train.b)   # every sample "chosen"
     return {**{k: round(v, 2) for k, v in sums.items()}, **{f"base_{k}": round(v, 2) for k, v in base.items()}}
@@ -176,7 +176,7 @@ def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> l
     rows = []
     for path in checkpoints:
         method, ctx, state = load_checkpointed(path, finished=False)
-        if method.mixer is None or not hasattr(method.mixer, "aux"):
+        if method.mixer is None or not hasattr(method.mixer, "source"):
             raise ValueError(f"{path} is not a SelecMix run ({ctx.cfg.method}): it has no partners to scan")
         rows.append({"name": run_name(ctx.cfg), "label": run_label(ctx.cfg), "seed": ctx.cfg.seed,
                      "label_noise": ctx.cfg.label_noise, "epoch": state["epoch_done"],

@@ -13,7 +13,7 @@ def _row(*cells: str) -> tuple[tuple[float, float] | None, ...]:
     return tuple(out)
 
 
-_CM, _CC = (0.5, 1.0, 2.0, 5.0), (0.5, 1.0, 2.0, 5.0)
+_CM = (0.5, 1.0, 2.0, 5.0)
 
 
 # Table 1 (unbiased test accuracy; BFFHQ: bias-conflicting test samples). Keys are our run labels

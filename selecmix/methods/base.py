@@ -105,11 +105,11 @@ class Mixer:
     def prepare(self, pool: Pool) -> Any:
         """Per-pool work (pair selection); the result is passed to :meth:`loss`."""
 
-    def loss(self, f: torch.nn.Module, pool: Pool, q: torch.Tensor, state: Any) -> torch.Tensor:
+    def loss(self, f: torch.nn.Module, pool: Pool, batch: torch.Tensor, state: Any) -> torch.Tensor:
         raise NotImplementedError
 
-    def after_step(self, pool: Pool, q: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Called after f's update on mini-batch ``q`` (SelecMix trains ``g`` here, Alg. 2 line 8)."""
+    def after_step(self, pool: Pool, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Called after f's update on mini-batch ``batch`` (SelecMix trains ``g`` here, Alg. 2 line 8)."""
         return {}
 
     def epoch_stats(self) -> dict[str, float]:
@@ -159,34 +159,34 @@ class Method:
     def train_pool(self, pool: Pool) -> dict[str, torch.Tensor]:
         state = self.mixer.prepare(pool) if self.mixer is not None else None
         totals: dict[str, torch.Tensor] = {}
-        for q in pool.minibatches(self.cfg.batch_size):
-            logs = self.step(pool, q, state)
+        for batch in pool.minibatches(self.cfg.batch_size):
+            logs = self.step(pool, batch, state)
             if self.observer is not None:
-                self.observer(self, pool, q, state, logs)
+                self.observer(self, pool, batch, state, logs)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value.detach()
         return totals
 
-    def base_loss(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
+    def base_loss(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
         """L_base: plain cross-entropy on the unmixed mini-batch."""
-        return F.cross_entropy(self.f(pool.x[q]), pool.y[q])
+        return F.cross_entropy(self.f(pool.x[batch]), pool.y[batch])
 
-    def step(self, pool: Pool, q: torch.Tensor, state: Any) -> dict[str, torch.Tensor]:
+    def step(self, pool: Pool, batch: torch.Tensor, state: Any) -> dict[str, torch.Tensor]:
         """One update of f with ``lambda_base * L_base + lambda_ours * L_mix``, then the mixer's hook."""
         logs, loss = {}, 0.0
         if self.mixer is None or self.cfg.lambda_base:
             weight = self.cfg.lambda_base if self.mixer is not None else 1.0
-            logs["base"] = self.base_loss(pool, q)
+            logs["base"] = self.base_loss(pool, batch)
             loss = loss + weight * logs["base"]
         if self.mixer is not None and self.cfg.lambda_ours:
-            logs["mix"] = self.mixer.loss(self.f, pool, q, state)
+            logs["mix"] = self.mixer.loss(self.f, pool, batch, state)
             loss = loss + self.cfg.lambda_ours * logs["mix"]
         logs["loss"] = loss
         self.opt_f.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_f.step()
         if self.mixer is not None:
-            logs.update(self.mixer.after_step(pool, q))
+            logs.update(self.mixer.after_step(pool, batch))
         return logs
 
     @torch.no_grad()

@@ -55,8 +55,8 @@ class LfF(Method):
         self.ema_b = LossEMA(labels, ctx.num_classes, self.cfg.lff_ema)
         self.ema_d = LossEMA(labels, ctx.num_classes, self.cfg.lff_ema)
 
-    def base_loss(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
-        x, y, idx = pool.x[q], pool.y[q], pool.idx[q]
+    def base_loss(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
+        x, y, idx = pool.x[batch], pool.y[batch], pool.idx[batch]
         logits_b, logits_d = self.b_model(x), self.f(x)
         self.ema_b.update(F.cross_entropy(logits_b, y, reduction="none").detach(), idx)
         self.ema_d.update(F.cross_entropy(logits_d, y, reduction="none").detach(), idx)

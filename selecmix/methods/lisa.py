@@ -20,12 +20,12 @@ class LisaMixer(Mixer):
         kind = choose_kind(self.ctx.cfg.pairs, self.ctx.gen)
         return lisa_partners(pool.y, pool.b, kind, self.ctx.gen)
 
-    def loss(self, f, pool: Pool, q: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
-        k = partner[q]
-        k = torch.where(k >= 0, k, q)
+    def loss(self, f, pool: Pool, batch: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        k = partner[batch]
+        k = torch.where(k >= 0, k, batch)
         lam = beta_sample(self.alpha, self.ctx.gen)
-        x_mix = lam * pool.x[q] + (1 - lam) * pool.x[k]
-        return mixed_cross_entropy(f(x_mix), pool.y[q], pool.y[k], lam)
+        x_mix = lam * pool.x[batch] + (1 - lam) * pool.x[k]
+        return mixed_cross_entropy(f(x_mix), pool.y[batch], pool.y[k], lam)
 
 
 def build(ctx: Context) -> Method:

@@ -11,8 +11,8 @@ class MixupMixer(Mixer):
     def __init__(self, ctx: Context, alpha: float = 1.0):
         self.ctx, self.alpha = ctx, alpha
 
-    def loss(self, f, pool: Pool, q: torch.Tensor, state) -> torch.Tensor:
-        x_mix, y_a, y_b, lam = mixup_batch(pool.x[q], pool.y[q], self.ctx.gen, self.alpha)
+    def loss(self, f, pool: Pool, batch: torch.Tensor, state) -> torch.Tensor:
+        x_mix, y_a, y_b, lam = mixup_batch(pool.x[batch], pool.y[batch], self.ctx.gen, self.alpha)
         return mixed_cross_entropy(f(x_mix), y_a, y_b, lam)
 
 

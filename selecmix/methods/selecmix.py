@@ -22,14 +22,13 @@ never puts g in eval mode: a BatchNorm g (ResNet18) then normalises with the poo
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from ..evaluate import similarity_groups
 from ..losses import gce_loss, gsc_loss, supcon_loss
-from ..mixing import choose_kind, sample_lambda, selecmix_batch
+from ..mixing import Selection, selecmix_batch, selecmix_selection
 from ..models import ContrastiveModel, make_classifier
 from ..selection import bias_label_pairs, gce_similarity, pair_precision_recall, pairs_from_similarity, partner_sources
 from .base import Context, Method, Mixer, Pool, adam
@@ -42,7 +41,7 @@ def g_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
     return adam(model, cfg.g_lr, cfg.g_weight_decay)
 
 
-class ContrastiveAux:
+class ContrastiveSource:
     """``g`` trained with GSC (Eq. 3) or SC (Eq. 2); similarity = cosine of its embeddings."""
 
     trainable = True
@@ -69,10 +68,10 @@ class ContrastiveAux:
     def partners(self, pool: Pool, kind: str) -> torch.Tensor:
         return pairs_from_similarity(self.similarity(pool), pool.y, kind)
 
-    def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
+    def train_step(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
         cfg = self.ctx.cfg
-        z = self.g(pool.x_g[q])
-        loss = gsc_loss(z, pool.y[q], cfg.tau, cfg.q) if self.loss_name == "gsc" else supcon_loss(z, pool.y[q], cfg.tau)
+        z = self.g(pool.x_g[batch])
+        loss = gsc_loss(z, pool.y[batch], cfg.tau, cfg.q) if self.loss_name == "gsc" else supcon_loss(z, pool.y[batch], cfg.tau)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -82,7 +81,7 @@ class ContrastiveAux:
         return {"g": self.g, "opt_g": self.opt}
 
 
-class GCEAux:
+class GCESource:
     """LfF's biased classifier (GCE loss, f's architecture and input) as the similarity source."""
 
     trainable = True
@@ -103,8 +102,8 @@ class GCEAux:
     def partners(self, pool: Pool, kind: str) -> torch.Tensor:
         return pairs_from_similarity(self.similarity(pool), pool.y, kind)
 
-    def train_step(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
-        loss = gce_loss(self.model(pool.x[q]), pool.y[q], self.ctx.cfg.q)
+    def train_step(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
+        loss = gce_loss(self.model(pool.x[batch]), pool.y[batch], self.ctx.cfg.q)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -114,7 +113,7 @@ class GCEAux:
         return {"gce_model": self.model, "opt_gce": self.opt}
 
 
-class BiasLabelAux:
+class BiasLabelSource:
     """Ground-truth bias labels as the similarity (no model to train)."""
 
     trainable = False
@@ -129,7 +128,7 @@ class BiasLabelAux:
         return {}
 
 
-class RandomAux:
+class RandomSource:
     """Random partners: every candidate of the pair kind equally likely (uniform random scores,
     then Eqs. 4 / 5's masked arg-min / arg-max). Its own generator, seeded from the run's seed,
     leaves the run's coin and lambda stream as it is."""
@@ -154,35 +153,27 @@ class RandomAux:
             self.gen.set_state(state["gen"])
 
 
-def make_aux(ctx: Context):
+def make_source(ctx: Context):
     sim = ctx.cfg.similarity
     if sim == "random":
-        return RandomAux(ctx)
+        return RandomSource(ctx)
     if sim in ("gsc", "sc"):
-        return ContrastiveAux(ctx, sim)
+        return ContrastiveSource(ctx, sim)
     if sim.startswith("gce-"):
-        return GCEAux(ctx, sim[4:])
-    return BiasLabelAux(ctx)
-
-
-class Selection(NamedTuple):
-    """Algorithm 1's choices for one pool: the pair kind, each query's partner (-1: none), its lam."""
-
-    kind: str
-    partner: torch.Tensor
-    lam: torch.Tensor
+        return GCESource(ctx, sim[4:])
+    return BiasLabelSource(ctx)
 
 
 class SelecMixMixer(Mixer):
     """Algorithm 1 per pool (one coin, partners by Eq. 4 / 5, lam = min(u, 1 - u), label y_k),
     and Algorithm 2 line 8 after each update of f (one step of ``g`` on the unmixed mini-batch).
     With ``random_warmup_pools`` = k (this book's remedy, not the paper's) the first k pools of
-    the run take random partners (:class:`RandomAux`) while g trains as usual."""
+    the run take random partners (:class:`RandomSource`) while g trains as usual."""
 
     def __init__(self, ctx: Context):
-        self.ctx, self.aux, self.frozen = ctx, make_aux(ctx), False
+        self.ctx, self.source, self.frozen = ctx, make_source(ctx), False
         self.pools_done = 0
-        self.warmup = RandomAux(ctx) if ctx.cfg.random_warmup_pools else None
+        self.warmup = RandomSource(ctx) if ctx.cfg.random_warmup_pools else None
         self.stats: dict[str, list[float]] = defaultdict(list)
         probe_gen = torch.Generator().manual_seed(1234)          # fixed probe set for the curves
         n = len(ctx.splits.train)
@@ -190,50 +181,57 @@ class SelecMixMixer(Mixer):
 
     def setup(self) -> None:
         epochs = self.ctx.cfg.g_pretrain_epochs
-        if epochs is None or not self.aux.trainable:
+        if epochs is None or not self.source.trainable:
             return
-        pretrain_aux(self.ctx, self.aux, epochs)
+        pretrain_source(self.ctx, self.source, epochs)
         self.frozen = True
 
     def prepare(self, pool: Pool) -> Selection:
-        kind = choose_kind(self.ctx.cfg.pairs, self.ctx.gen)
-        warming = self.pools_done < self.ctx.cfg.random_warmup_pools
-        partner = (self.warmup if warming else self.aux).partners(pool, kind)
-        lam = sample_lambda(len(pool.y), self.ctx.gen).to(pool.x.device)
+        """Algorithm 1 on the pool (:func:`selecmix.mixing.selecmix_selection`), partners from the
+        similarity source (random ones for the first ``random_warmup_pools`` pools)."""
+        source = self.warmup if self.pools_done < self.ctx.cfg.random_warmup_pools else self.source
+        selection = selecmix_selection(pool.y, lambda kind: source.partners(pool, kind), self.ctx.cfg.pairs,
+                                       self.ctx.gen)
         self.pools_done += 1
+        self.record(pool, selection)
+        return selection
+
+    def record(self, pool: Pool, selection: Selection) -> None:
+        """The pool's statistics for the epoch's record: pair precision / recall (Fig. 9) and, under
+        label noise, the share of mislabelled partners (Fig. 3)."""
+        kind, partner = selection.kind, selection.partner
         found = pair_precision_recall(partner, pool.y, pool.b, kind)
         self.stats[f"{kind}_precision"].append(found["precision"])
         self.stats[f"{kind}_recall"].append(found["recall"])
-        if self.ctx.cfg.label_noise > 0:          # Fig. 3: how many partners carry a wrong label
+        if self.ctx.cfg.label_noise > 0:
             y_clean = self.ctx.splits.train.y_clean[pool.idx.cpu()].to(pool.y.device)
             self.stats[f"{kind}_mislabelled"].append(partner_sources(partner, pool.y, y_clean, pool.b)["mislabelled"])
-        return Selection(kind, partner, lam)
 
-    def loss(self, f, pool: Pool, q: torch.Tensor, selection: Selection) -> torch.Tensor:
-        x_mix, y_mix = selecmix_batch(pool.x, pool.y, selection.partner, selection.lam, q)
+    def loss(self, f, pool: Pool, batch: torch.Tensor, selection: Selection) -> torch.Tensor:
+        x_mix, y_mix = selecmix_batch(pool.x, pool.y, selection.partner, selection.lam, batch)
         return F.cross_entropy(f(x_mix), y_mix)
 
-    def after_step(self, pool: Pool, q: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.frozen or not self.aux.trainable:
+    def after_step(self, pool: Pool, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.frozen or not self.source.trainable:
             return {}
-        return {"aux": self.aux.train_step(pool, q)}
+        return {"aux": self.source.train_step(pool, batch)}
 
     def epoch_stats(self) -> dict[str, float]:
         out = {key: sum(v) / len(v) for key, v in self.stats.items() if v}
         self.stats.clear()
-        if isinstance(self.aux, ContrastiveAux):
+        if isinstance(self.source, ContrastiveSource):
             train = self.ctx.splits.train
             x_g = self.ctx.g_inputs(self.probe.to(self.ctx.train_images.device))
-            groups = similarity_groups(self.aux.embed(x_g), train.y_clean[self.probe].to(self.ctx.device),
+            groups = similarity_groups(self.source.embed(x_g), train.y_clean[self.probe].to(self.ctx.device),
                                        train.b[self.probe].to(self.ctx.device))
             out.update({f"sim_{k}": v for k, v in groups.items()})
         return out
 
     def modules(self):
-        return self.aux.modules()
+        return self.source.modules()
 
-    def _generators(self) -> dict[str, RandomAux]:
-        return {name: src for name, src in (("aux", self.aux), ("warmup", self.warmup)) if isinstance(src, RandomAux)}
+    def _generators(self) -> dict[str, RandomSource]:
+        return {name: src for name, src in (("aux", self.source), ("warmup", self.warmup)) if isinstance(src, RandomSource)}
 
     def state(self):
         extra = {name: src.state() for name, src in self._generators().items()}
@@ -246,7 +244,7 @@ class SelecMixMixer(Mixer):
             src.load_state(state.get(name, {}))
 
 
-def pretrain_aux(ctx: Context, aux, epochs: int) -> None:
+def pretrain_source(ctx: Context, aux, epochs: int) -> None:
     """Train the auxiliary model alone for ``epochs`` epochs (mini-batches of ``batch_size``)."""
     train, cfg = ctx.splits.train, ctx.cfg
     for _ in range(epochs):
