@@ -20,6 +20,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from .selection import true_contradicting_pairs
+
 
 def choose_kind(pairs: str, gen: torch.Generator | None = None) -> str:
     """Alg. 1 line 3: one coin p ~ U[0, 1] per selection pool; p > 0.5 -> contradicting positives.
@@ -88,14 +90,10 @@ def mixup_batch(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None = 
 def lisa_partners(y: torch.Tensor, b: torch.Tensor, kind: str, gen: torch.Generator | None = None) -> torch.Tensor:
     """LISA's selective pairs from bias labels, chosen at random among the candidates:
     ``positive`` (intra-label): same label, different bias; ``negative`` (intra-domain): same bias,
-    different label. -1 where none exists."""
-    if kind == "positive":
-        ok = (y[:, None] == y[None, :]) & (b[:, None] != b[None, :])
-    else:
-        ok = (y[:, None] != y[None, :]) & (b[:, None] == b[None, :])
-    score = torch.rand(len(y), len(y), generator=gen).to(y.device).masked_fill(~ok, -1.0)
-    best = score.argmax(1)
-    return torch.where(ok.any(1), best, torch.full_like(best, -1))
+    different label. -1 where none exists. LISA's law: uniform scores u ~ U[0, 1), the arg-max
+    among the candidates (for positives, Eq. 4's arg-min of -u: the same pick)."""
+    u = torch.rand(len(y), len(y), generator=gen).to(y.device)
+    return true_contradicting_pairs(-u if kind == "positive" else u, y, b, kind)
 
 
 def beta_sample(alpha: float, gen: torch.Generator | None = None) -> float:

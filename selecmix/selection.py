@@ -33,25 +33,13 @@ def pairs_from_similarity(sim: torch.Tensor, y: torch.Tensor, kind: str,
     Vectorised: one masked reduction, no Python loop. Ties go to the lowest index.
     """
     _check_kind(kind)
-    if allowed is not None:
-        return _pairs_among(sim, y, kind, allowed)
-    members = torch.bincount(y)[y]           # size of each query's class, itself included
-    if kind == "positive":                  # Eq. 4: j != i, y_j = y_i
-        scores = sim.masked_fill(y[:, None] != y[None, :], float("inf"))
-        scores.fill_diagonal_(float("inf"))
-        best, found = scores.argmin(1), members > 1
-    else:                                   # Eq. 5: y_j != y_i
-        best = sim.masked_fill(y[:, None] == y[None, :], float("-inf")).argmax(1)
-        found = members < len(y)
-    return torch.where(found, best, torch.full_like(best, -1))
-
-
-def _pairs_among(sim: torch.Tensor, y: torch.Tensor, kind: str, allowed: torch.Tensor) -> torch.Tensor:
-    """:func:`pairs_from_similarity` with the candidates narrowed by the (N, N) mask ``allowed``."""
-    n = len(y)
     same = y[:, None] == y[None, :]
-    candidates = same & ~torch.eye(n, dtype=torch.bool, device=y.device) if kind == "positive" else ~same
-    candidates = candidates & allowed
+    if kind == "positive":                  # Eq. 4: j != i, y_j = y_i
+        candidates = same & ~torch.eye(len(y), dtype=torch.bool, device=y.device)
+    else:                                   # Eq. 5: y_j != y_i
+        candidates = ~same
+    if allowed is not None:
+        candidates = candidates & allowed
     if kind == "positive":
         best = sim.masked_fill(~candidates, float("inf")).argmin(1)
     else:
@@ -67,13 +55,23 @@ def bias_label_similarity(b: torch.Tensor, gen: torch.Generator | None = None) -
     return (b[:, None] == b[None, :]).float() + noise
 
 
+def true_contradicting_pairs(scores: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
+    """A *true* contradicting partner by the bias labels -- same label and different bias
+    (positive), or different label and same bias (negative) -- picked by Eq. 4 / 5's masked
+    arg-min / arg-max of the (N, N) ``scores`` (random scores: a random true partner); -1 (the
+    query stays unmixed) where the pool has none. SelecMix with bias labels
+    (:func:`bias_label_pairs`) and LISA (:func:`selecmix.mixing.lisa_partners`) differ only in
+    their scores."""
+    same_b = b[:, None] == b[None, :]
+    return pairs_from_similarity(scores, y, kind, allowed=~same_b if kind == "positive" else same_b)
+
+
 def bias_label_pairs(y: torch.Tensor, b: torch.Tensor, kind: str, gen: torch.Generator | None = None) -> torch.Tensor:
     """SelecMix "with bias labels" (Tables 2 and 5): a random *true* contradicting partner --
     same label and different bias (positive), or different label and same bias (negative);
-    -1 (the query stays unmixed) where the pool has none, as LISA does."""
-    same_b = b[:, None] == b[None, :]
-    return pairs_from_similarity(bias_label_similarity(b, gen), y, kind,
-                                 allowed=~same_b if kind == "positive" else same_b)
+    -1 (the query stays unmixed) where the pool has none, as LISA does. Scores:
+    :func:`bias_label_similarity`."""
+    return true_contradicting_pairs(bias_label_similarity(b, gen), y, b, kind)
 
 
 def gce_similarity(features: torch.Tensor, logits: torch.Tensor, metric: str) -> torch.Tensor:

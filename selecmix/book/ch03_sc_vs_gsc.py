@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from ..data import BiasedDataset, BiasedSplits, InputPipeline
 from ..evaluate import bias_probe_on, similarity_groups
 from ..train import biased_features
-from ..losses import gsc_loss, supcon_loss
 from . import one_thread, quiet
 
 PAIR_KINDS = ("positive", "negative", "contradicting_positive", "contradicting_negative")
@@ -213,7 +212,7 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
     import time
 
     from ..config import make_config
-    from ..methods.selecmix import g_optimizer
+    from ..methods.selecmix import g_optimizer, g_step, train_alone
     from ..models import ContrastiveModel
 
     if loss not in ("sc", "gsc"):
@@ -242,32 +241,10 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
 
     with one_thread():
         t0 = time.perf_counter()
-        _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record)
+        record(0)
+        train_alone(lambda idx: g_step(g, opt, x_g[idx], y[idx], cfg, loss), len(y), cfg.batch_size, gen, epochs,
+                    y.device, on_epoch=record)
     return AuxRun(g.eval(), loss, float(cfg.ratio), curves, time.perf_counter() - t0, pipeline)
-
-
-def _fit(g, opt, x_g, y, cfg, gen, epochs, loss, record, steps: int | None = None, on_step=None) -> None:
-    """The training loop of ``g`` alone (one SC / GSC step per mini-batch, as Algorithm 2 line 8):
-    ``record(epoch)`` before training and after each epoch, ``on_step(step)`` after each step;
-    stops after ``steps`` mini-batches when given. Shared by :func:`train_auxiliary` and
-    :func:`selecmix.experiments.diagnostics.g_pair_scan`."""
-    record(0)
-    step = 0
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(y), generator=gen).to(y.device)
-        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
-            idx = order[start:start + cfg.batch_size]
-            z = g(x_g[idx])
-            value = gsc_loss(z, y[idx], cfg.tau, cfg.q) if loss == "gsc" else supcon_loss(z, y[idx], cfg.tau)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            step += 1
-            if on_step is not None:
-                on_step(step)
-            if step == steps:
-                return
-        record(epoch)
 
 
 def train_ratio(ds: BiasedDataset) -> float:

@@ -245,9 +245,9 @@ def easy_to_learn_check(splits: BiasedSplits, name: str = "", epochs: int = 2, e
     suspected attribute); without any, only the training losses are recorded.
     """
     from ..data import InputPipeline
-    from ..losses import gce_loss, gsc_loss
+    from ..losses import gce_loss
     from ..methods.base import adam
-    from ..methods.selecmix import g_optimizer
+    from ..methods.selecmix import g_optimizer, g_step, train_alone
     from ..models import ContrastiveModel, make_classifier
 
     cfg = cfg or config_for(splits, "selecmix")
@@ -278,27 +278,21 @@ def easy_to_learn_check(splits: BiasedSplits, name: str = "", epochs: int = 2, e
         model.train(), g.train()
         return losses
 
-    last_losses, step = checkpoint(0), 0         # untrained models: the baseline of every curve
-    for epoch in range(epochs):
-        order = torch.randperm(len(train), generator=gen)
-        for s in range(steps_per_epoch):
-            idx = order[s * batch_size:(s + 1) * batch_size]
-            x, y = pipeline.f_train(train.images[idx], gen, device), train.y[idx].to(device)
-            logits = model(x)
-            objective = gce_loss(logits, y, cfg.q) if loss == "gce" else F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            objective.backward()
-            opt.step()
-            z = g(pipeline.g_input(train.images[idx], device))
-            g_loss = gsc_loss(z, y, cfg.tau, cfg.q)
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            step += 1
-            if step % every == 0:
-                last_losses = checkpoint(step)
+    last_losses = [checkpoint(0)]              # untrained models: the baseline of every curve
+
+    def step(idx: torch.Tensor) -> None:      # the classifier's step, then g's (GSC) on the same batch
+        x, y = pipeline.f_train(train.images[idx], gen, device), train.y[idx].to(device)
+        logits = model(x)
+        objective = gce_loss(logits, y, cfg.q) if loss == "gce" else F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        objective.backward()
+        opt.step()
+        g_step(g, opt_g, pipeline.g_input(train.images[idx], device), y, cfg)
+
+    train_alone(step, len(train), min(batch_size, len(train)), gen, epochs,
+                on_step=lambda k: last_losses.append(checkpoint(k)) if k % every == 0 else None)
     notes = [] if has_bias else ["no bias labels: only training losses were recorded"]
-    return EasyCheck(name or splits.meta.get("dataset", "data"), rows, last_losses, train.y.clone(), has_bias, notes)
+    return EasyCheck(name or splits.meta.get("dataset", "data"), rows, last_losses[-1], train.y.clone(), has_bias, notes)
 
 
 @torch.no_grad()

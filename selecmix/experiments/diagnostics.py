@@ -104,8 +104,7 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     """
     import time
 
-    from ..book.ch03_sc_vs_gsc import _fit
-    from ..methods.selecmix import g_optimizer
+    from ..methods.selecmix import g_optimizer, g_step, train_alone
     from ..models import ContrastiveModel
     from ..selection import KINDS, pair_precision_recall, pairs_from_similarity
 
@@ -137,8 +136,9 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     t0 = time.perf_counter()
     score(0)
     epochs = -(-steps // (len(train) // cfg.batch_size))          # enough epochs to make ``steps``
-    _fit(g, opt, pipeline.g_input(train.images), train.y, cfg, gen, epochs, "gsc", record=lambda epoch: None,
-         steps=steps, on_step=lambda step: score(step) if step % every == 0 or step == steps else None)
+    x_g = pipeline.g_input(train.images)
+    train_alone(lambda idx: g_step(g, opt, x_g[idx], train.y[idx], cfg), len(train), cfg.batch_size, gen, epochs,
+                steps=steps, on_step=lambda step: score(step) if step % every == 0 or step == steps else None)
     return {"arch": arch, "ratio": ratio, "seed": seed, "steps": steps, "batch_size": cfg.batch_size,
             "large_batch": cfg.large_batch, "pools": pools, "seconds": round(time.perf_counter() - t0, 1),
             "curve": curve}

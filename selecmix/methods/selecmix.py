@@ -22,6 +22,7 @@ never puts g in eval mode: a BatchNorm g (ResNet18) then normalises with the poo
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +70,7 @@ class ContrastiveSource:
         return pairs_from_similarity(self.similarity(pool), pool.y, kind)
 
     def train_step(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
-        cfg = self.ctx.cfg
-        z = self.g(pool.x_g[batch])
-        loss = gsc_loss(z, pool.y[batch], cfg.tau, cfg.q) if self.loss_name == "gsc" else supcon_loss(z, pool.y[batch], cfg.tau)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return loss.detach()
+        return g_step(self.g, self.opt, pool.x_g[batch], pool.y[batch], self.ctx.cfg, self.loss_name)
 
     def modules(self):
         return {"g": self.g, "opt_g": self.opt}
@@ -244,16 +239,51 @@ class SelecMixMixer(Mixer):
             src.load_state(state.get(name, {}))
 
 
+def g_step(g: torch.nn.Module, opt: torch.optim.Optimizer, x_g: torch.Tensor, y: torch.Tensor, cfg,
+           loss: str = "gsc") -> torch.Tensor:
+    """One update of ``g`` on a mini-batch (Alg. 2 line 8): GSC (Eq. 3, ``cfg.tau``, ``cfg.q``) or
+    SC (Eq. 2) on g's embeddings of its clean, unaugmented inputs ``x_g``; returns the loss."""
+    z = g(x_g)
+    value = gsc_loss(z, y, cfg.tau, cfg.q) if loss == "gsc" else supcon_loss(z, y, cfg.tau)
+    opt.zero_grad(set_to_none=True)
+    value.backward()
+    opt.step()
+    return value.detach()
+
+
+def train_alone(step: Callable[[torch.Tensor], Any], n: int, batch_size: int, gen: torch.Generator, epochs: int,
+                device=None, steps: int | None = None, on_step: Callable[[int], Any] | None = None,
+                on_epoch: Callable[[int], Any] | None = None) -> None:
+    """Train ``g`` (or any similarity source) on its own, without ``f``: every epoch a random order
+    of the ``n`` training samples (from ``gen``) and ``step(idx)`` on each full mini-batch of
+    ``batch_size`` indices (on ``device``); ``on_step(k)`` after the k-th step, ``on_epoch(epoch)``
+    after each epoch (1, 2, ...); stops after ``steps`` steps when given. The loop of
+    ``g_pretrain_epochs`` (:func:`pretrain_source`, Fig. 5) and of the book's g-alone experiments."""
+    done = 0
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(n, generator=gen)
+        order = order if device is None else order.to(device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            step(order[start:start + batch_size])
+            done += 1
+            if on_step is not None:
+                on_step(done)
+            if done == steps:
+                return
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+
 def pretrain_source(ctx: Context, aux, epochs: int) -> None:
-    """Train the auxiliary model alone for ``epochs`` epochs (mini-batches of ``batch_size``)."""
-    train, cfg = ctx.splits.train, ctx.cfg
-    for _ in range(epochs):
-        order = torch.randperm(len(train), generator=ctx.gen)
-        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
-            idx = order[start:start + cfg.batch_size].to(ctx.device)
-            pool = Pool(idx, ctx.f_inputs(idx), train.y.to(ctx.device)[idx],
-                        train.b.to(ctx.device)[idx], ctx)
-            aux.train_step(pool, torch.arange(len(idx), device=ctx.device))
+    """Train the similarity source alone for ``epochs`` epochs (:func:`train_alone`, mini-batches of
+    ``batch_size``, each as a pool of its own)."""
+    train = ctx.splits.train
+    y, b = train.y.to(ctx.device), train.b.to(ctx.device)
+
+    def step(idx: torch.Tensor) -> None:
+        aux.train_step(Pool(idx, ctx.f_inputs(idx), y[idx], b[idx], ctx), torch.arange(len(idx), device=ctx.device))
+
+    train_alone(step, len(train), ctx.cfg.batch_size, ctx.gen, epochs, ctx.device)
 
 
 def build(ctx: Context) -> Method:
