@@ -31,6 +31,11 @@ PROFILES = ("fast", "paper")
 SIMILARITIES = ("gsc", "sc", "gt", "gce-cos", "gce-l2", "gce-kl", "random")
 G_MODES = ("eval", "train")
 PAIR_SETS = ("AB", "A", "B")
+SOURCES = ("auto", "mnist", "embedded", "cifar10", "dfa")   # where images come from (see Config.source)
+ARCHS = ("mlp", "resnet18", "resnet18_cifar")               # f_arch, g_arch (selecmix.models)
+INPUT_SCALES = ("official", "clean")
+G_OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
 PAPER_RATIOS = {"cmnist": (0.5, 1.0, 2.0, 5.0), "cifar10c": (0.5, 1.0, 2.0, 5.0), "bffhq": (0.5,)}
 
 
@@ -226,6 +231,15 @@ def default_profile() -> str:
     name = os.environ.get("SELECMIX_PROFILE", "fast")
     _check(name in PROFILES, f"SELECMIX_PROFILE={name!r} is not a profile; use one of {PROFILES}")
     return name
+
+
+def default_source(dataset: str, profile: str | None = None) -> str:
+    """The data source a profile reads ``dataset`` from (``load_splits(..., source="auto")``):
+    Colored MNIST from the embedded 5,000-digit sample under ``fast`` and from MNIST under
+    ``paper``; Corrupted CIFAR-10 from CIFAR-10, BFFHQ from the DFA release, under both.
+    ``profile``: default :func:`default_profile`."""
+    _check(dataset in DATASETS, f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    return ((_paper if (profile or default_profile()) == "paper" else _fast)(dataset, 1.0))["source"]
 
 
 def make_config(dataset: str = "cmnist", ratio: float = 1.0, method: str = "vanilla",

@@ -43,6 +43,7 @@ def test_real_mnist_counts_and_cli():
     """The foundation issue's check: train + valid = 60,000, ~1 % conflicting, ~90 % in test,
     the same sha256 twice (second run from a fresh cache)."""
     cmd = [sys.executable, "-m", "selecmix", "data", "--dataset", "cmnist", "--ratio", "1",
+           "--source", "mnist",
            "--data-root", str(shared_data()), "--json"]
     first = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     env = dict(os.environ, SELECMIX_CACHE=os.environ["SELECMIX_CACHE"] + "-second")
@@ -198,6 +199,17 @@ def test_dfa_missing_folder(tmp_path):
 def test_ratio_out_of_range(ratio):
     with pytest.raises(ValueError, match="out of range.*percent"):
         load_splits("cmnist", ratio, source="embedded")
+
+
+def test_the_profile_picks_the_default_source(monkeypatch):
+    from selecmix.config import default_source, make_config
+
+    assert default_source("cmnist", "fast") == "embedded" and default_source("cmnist", "paper") == "mnist"
+    assert default_source("cifar10c", "fast") == "cifar10" and default_source("bffhq", "paper") == "dfa"
+    for profile in ("fast", "paper"):
+        assert default_source("cmnist", profile) == make_config("cmnist", 1.0, "vanilla", profile).source
+    monkeypatch.setenv("SELECMIX_PROFILE", "fast")
+    assert load_splits("cmnist", 1.0).meta["source"] == "embedded"
 
 
 def test_unknown_dataset():
