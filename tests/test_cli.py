@@ -87,7 +87,7 @@ def test_plan_all_is_every_plan_once_headline_first():
     # seed 0 of Table 1's four headline methods at every ratio comes first
     assert [(r.ratio, r.method, r.seed) for r in runs[:16]] == [
         (ratio, m, 0) for ratio in (0.5, 1.0, 2.0, 5.0) for m in ("vanilla", "lff", "selecmix", "lff_selecmix")]
-    for name, ratios in (("table1", None), ("table2", (1.0,)), ("noise", (1.0,)), ("pretrain", (1.0,)),
+    for name, ratios in (("table1", None), ("remedy", None), ("table2", (1.0,)), ("noise", (1.0,)), ("pretrain", (1.0,)),
                          ("table4", None), ("table5", None), ("scale", (1.0,))):
         assert {run_name(r.config()) for r in plan(name, "cmnist", ratios)} <= set(names), name
 
@@ -101,16 +101,18 @@ def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
 
     rows = {row["plan"]: row for row in plan_progress(str(tmp_path))}
     assert set(rows) == set(PLAN_FIGURES)
-    assert rows["table5"]["1 %"] == (0, 18) and rows["table5"]["other ratios"] == (0, 54)
-    assert rows["noise"]["1 %"] == (0, 48) and rows["noise"]["other ratios"] is None
+    # five seeds per Colored MNIST cell (App. A.2)
+    assert rows["table5"]["1 %"] == (0, 30) and rows["table5"]["other ratios"] == (0, 90)
+    assert rows["noise"]["1 %"] == (0, 80) and rows["noise"]["other ratios"] is None
+    assert rows["remedy"]["1 %"] == (0, 5) and rows["remedy"]["other ratios"] == (0, 15)
     # together the rows cover exactly the runs of `plan all` (Table 2's GSC column shares its 9 runs
-    # with Table 1's and Table 4's L+Ours rows, so the counts add up to 9 more than that)
+    # with Table 1's and Table 4's L+Ours rows, so the counts add up to 15 more than that)
     planned = sum(row[cell][1] for row in rows.values() for cell in ("1 %", "other ratios") if row[cell])
-    assert planned == len(plan("all", "cmnist")) + 9
+    assert planned == len(plan("all", "cmnist")) + 15
     for run in plan("table5", "cmnist", (1.0,))[:2]:               # two recorded runs (any content)
         path = result_path(tmp_path, run.config())
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
-    assert {row["plan"]: row for row in plan_progress(str(tmp_path))}["table5"]["1 %"] == (2, 18)
+    assert {row["plan"]: row for row in plan_progress(str(tmp_path))}["table5"]["1 %"] == (2, 30)
     (tmp_path / "cmnist").rename(tmp_path / "elsewhere")          # write_status reads real results only
-    assert "| `noise` | Fig. 3 | 0 / 48 | - |" in write_status(tmp_path).read_text()
+    assert "| `noise` | Fig. 3 | 0 / 80 | - |" in write_status(tmp_path).read_text()

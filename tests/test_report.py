@@ -64,7 +64,8 @@ def test_recorded_tables(live):
     recorded = [as_paper(van, 0), as_paper(van, 1, 2.0), as_paper(sel, 0, 1.0),
                 as_paper(van, 0, input_scale="clean")]
     stuck = as_paper(sel, 1)
-    stuck.update(best_test_unbiased=10.2, last_test_unbiased=10.1, valid_selected_test_unbiased=10.1)
+    stuck.update(best_test_unbiased=10.2, last_test_unbiased=10.1, valid_selected_test_unbiased=10.1,
+                 f_active_units=[30, 20, 0])
     assert full_scale([van, sel]) == []                                 # fast runs are never full scale
     assert len(full_scale(recorded, "cmnist")) == 4
     reduced = as_paper(van, 0)
@@ -80,10 +81,10 @@ def test_recorded_tables(live):
     assert one.endswith("(1)") and "±" not in one                       # one run: no spread shown
     assert summary.loc[("1", "V+Ours"), "paper (best-test)"] == "83.55 ± 0.42"
     assert len(protocol_summary([])) == 24
-    with_stuck = protocol_summary(recorded + [stuck]).loc[("1", "V+Ours")]      # a collapsed run: counted, not averaged
-    assert with_stuck["best-test"] == one[:-1] + " + 1 collapsed)"
-    assert with_stuck["last-epoch"].endswith("(1 + 1 collapsed)")
-    assert protocol_summary([stuck]).loc[("1", "V+Ours"), "best-test"] == "collapsed (1)"
+    with_stuck = protocol_summary(recorded + [stuck]).loc[("1", "V+Ours")]      # a collapsed run counts, and is counted
+    assert with_stuck["best-test"].endswith(f"(2; 1 collapsed, others {one.split()[0]})")
+    assert "1 collapsed" in with_stuck["last-epoch"]
+    assert protocol_summary([stuck]).loc[("1", "V+Ours"), "best-test"] == "10.20 (1; all collapsed)"
     rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
     assert rows[("vanilla", 1.0)]["n"] == 2 and rows[("vanilla", 1.0)]["paper_mean"] == 44.14
     assert rows[("DFA", 2.0)]["n"] == 0
@@ -116,7 +117,8 @@ def test_reduced_table(live, tmp_path):
 def _fake(method: str, value: float, seed: int = 0, ratio: float = 1.0) -> dict:
     cfg = make_config("cmnist", ratio, method, "paper", seed=seed)
     return {"dataset": "cmnist", "method": method, "ratio": ratio, "seed": seed, "profile": "paper",
-            "label": run_label(cfg), "config": to_dict(cfg), "best_test_unbiased": value}
+            "label": run_label(cfg), "config": to_dict(cfg), "best_test_unbiased": value,
+            "last_test_unbiased": value}
 
 
 def test_gap_summary_flags_distance_and_order():
@@ -127,10 +129,12 @@ def test_gap_summary_flags_distance_and_order():
     g = gap_summary(runs)
     assert g.loc[("1", "Vanilla"), "within 2"] and g.loc[("1", "Vanilla"), "diff"] == round(51.0 - 50.51, 2)
     assert not g.loc[("1", "LfF"), "within 2"] and g.loc[("1", "LfF"), "ours"] == "71.00 ± 1.41"
-    # the collapsed V+Ours seed is left out of the comparison and counted
-    assert g.loc[("1", "V+Ours"), "n"] == 1 and g.loc[("1", "V+Ours"), "collapsed"] == 1
-    assert g.loc[("1", "V+Ours"), "diff"] == round(85.0 - 83.55, 2)
-    assert (g["order vs paper"] == "as paper").all()
+    # the collapsed V+Ours seed counts in the comparison, and is counted
+    assert g.loc[("1", "V+Ours"), "n"] == 2 and g.loc[("1", "V+Ours"), "collapsed"] == 1
+    assert g.loc[("1", "V+Ours"), "diff"] == round(48.0 - 83.55, 2)
+    assert g.loc[("1", "V+Ours"), "order vs paper"] == "V+Ours below Vanilla; V+Ours below LfF"
+    assert (g.drop(index=("1", "V+Ours"))["order vs paper"] == "V+Ours below Vanilla; V+Ours below LfF").all()
+    runs[4] = _fake("selecmix", 84.0, seed=1)                           # no collapse: the paper's order
     # L+Ours above V+Ours: both within a point in the paper, so not an order change
     assert (gap_summary(runs[:-1] + [_fake("lff_selecmix", 86.0)])["order vs paper"] == "as paper").all()
     # Vanilla above LfF is: the paper puts LfF 28 points higher
@@ -182,7 +186,7 @@ def test_collapse_by_ratio_checks_the_scan_against_full_runs(live):
     runs, _ = live
     trained = as_paper(runs["V+Ours"], seed=0)
     collapsed = as_paper(runs["V+Ours"], seed=1)
-    collapsed.update(best_test_unbiased=10.3, last_test_unbiased=10.1)     # stuck at chance
+    collapsed.update(best_test_unbiased=10.3, last_test_unbiased=10.1, f_active_units=[30, 20, 0])   # dead, at chance
     row = lambda seed, dead: {"method": "selecmix", "seed": seed, "input_scale": "official", "dead_layer": dead,
                               "active_units": [30, 20, 0 if dead else 6]}
     scan = {"command": "python -m selecmix collapse-scan --seeds 3 --ratio 1",
@@ -203,7 +207,8 @@ def test_collapse_by_variant_separates_pair_sets(live):
 
     runs, _ = live
     plain = as_paper(runs["V+Ours"], seed=0)
-    with_b = {**as_paper(runs["V+Ours"], seed=0), "label": "selecmix-pairsB", "best_test_unbiased": 11.3}
+    with_b = {**as_paper(runs["V+Ours"], seed=0), "label": "selecmix-pairsB", "best_test_unbiased": 11.3,
+              "last_test_unbiased": 10.1, "f_active_units": [30, 20, 0]}
     row = lambda seed, dead, **pairs: {"method": "selecmix", "seed": seed, "input_scale": "official",
                                        "dead_layer": dead, "active_units": [30, 20, 0 if dead else 3], **pairs}
     old_scan = {"command": "collapse-scan --seeds 2", "rows": [row(0, False), row(1, False)]}     # no "pairs": AB
@@ -219,38 +224,16 @@ def test_collapse_by_variant_separates_pair_sets(live):
     assert collapse_by_variant([None], [], ["selecmix"]) is None
 
 
-def test_tables_average_three_seeds_and_collapse_effect_looks_further():
+def test_tables_average_five_seeds_and_collapse_effect_follows_the_one_rule():
     from selecmix.book.recorded import collapse_effect
     from selecmix.experiments.tables import comparison_rows
 
     runs = [_fake("selecmix", 86.0), _fake("selecmix", 11.0, seed=1), _fake("selecmix", 84.0, seed=2),
-            _fake("selecmix", 88.0, seed=3), _fake("selecmix", 99.0, seed=4)]
-    assert len(full_scale(runs)) == 3 and len(full_scale(runs, seeds=None)) == 5
+            _fake("selecmix", 88.0, seed=3), _fake("selecmix", 91.0, seed=4), _fake("selecmix", 99.0, seed=5)]
+    assert len(full_scale(runs)) == 5 and len(full_scale(runs, seeds=None)) == 6
     row = [r for r in comparison_rows(runs, "cmnist", "1") if r["label"] == "selecmix" and r["ratio"] == 1.0][0]
-    assert row["n"] == 3 and row["collapsed"] == 1            # seeds 3 and 4 stay out of Table 1
+    assert row["n"] == 5 and row["collapsed"] == 1            # seed 5 stays out of Table 1
     e = collapse_effect(runs).loc[("V+Ours", "1")]
-    assert e["runs"] == 3 and e["without collapsed"] == 85.0 and e["runs left"] == 2
-    # seed 1 collapsed: the first three seeds that trained are 0, 2 and 3 (not 4)
-    assert e["first 3 seeds that trained"] == "0, 2, 3" and e["their mean"] == 86.0
-    assert e["diff, their mean"] == round(86.0 - 83.55, 2) and e["their std"] == 2.0
-    assert e["their last-epoch mean"] is None                  # the fakes have no last epoch
-    for r, last in zip(runs, (80.0, 10.0, 79.0, 84.0, 90.0)):
-        r["last_test_unbiased"] = last
-    assert collapse_effect(runs).loc[("V+Ours", "1")]["their last-epoch mean"] == 81.0
+    assert e["runs"] == 5 and e["collapsed"] == 1 and e["mean, every run"] == 72.0
+    assert e["diff"] == round(72.0 - 83.55, 2) and e["mean of the others"] == 87.25
     assert collapse_effect(runs[:1]) is None
-
-
-def test_partner_table_sets_shares_beside_base_rates():
-    from selecmix.book.ch05_training import partner_table
-
-    row = lambda beta, seed, wrong: {"name": f"cmnist-1pct-selecmix-noise{beta:g}-s{seed}-paper", "label": f"selecmix-noise{beta:g}",
-                                     "seed": seed, "label_noise": beta, "epoch": 200, "f_active_units": [30, 20, 4],
-                                     "positive_mislabelled": wrong, "negative_mislabelled": wrong + 1,
-                                     "positive_conflicting": 40.0, "negative_conflicting": 41.0,
-                                     "base_mislabelled": beta, "base_conflicting": 1.0}
-    scan = {"rows": [row(2.0, 0, 60.0), row(0.5, 1, 25.0)]}
-    t = partner_table(scan, [{"name": "cmnist-1pct-selecmix-noise2-s0-paper", "best_test_unbiased": 11.3}])
-    assert list(t.index) == ["V+Ours (noise0.5), seed 1", "V+Ours (noise2), seed 0"]      # by beta
-    assert t.loc["V+Ours (noise2), seed 0", "mislabelled: negatives"] == 61.0
-    assert t.loc["V+Ours (noise2), seed 0", "best test"] == 11.3
-    assert math.isnan(t.loc["V+Ours (noise0.5), seed 1", "best test"]) and partner_table(None) is None      # not recorded

@@ -87,7 +87,7 @@ def test_collapsed_runs_are_flagged_and_kept():
     assert cell.mean == pytest.approx((86 + 84 + 11.3) / 3)          # kept in the mean: it happened
     assert cell.healthy.n == 2 and cell.healthy.mean == pytest.approx(85.0)
     text = format_table(comparison_rows(results, "cmnist", "1"), "cmnist")
-    assert "(3*)" in text and "1 of 3 runs collapsed" in text and "85.00 ± 1.41 (n=2)" in text
+    assert "(3, 1 coll.)" in text and "1 of 3 runs collapsed" in text and "85.00 ± 1.41 (n=2)" in text
     assert "1 collapsed; without: 85.00 ± 1.41" in status_markdown(results)
 
 
@@ -95,10 +95,34 @@ def test_format_runs():
     from selecmix.experiments.tables import format_runs
 
     assert format_runs([]) == "not yet recorded"
-    assert format_runs([], collapsed=2) == "collapsed (2)"
     assert format_runs([83.123]) == "83.12 (1)"  # one seed has no spread: no "± 0.00"
     assert format_runs([80.0, 82.0]) == "81.00 ± 1.41 (2)"  # sample std
-    assert format_runs([80.0, 82.0], collapsed=1) == "81.00 ± 1.41 (2 + 1 collapsed)"
+    # the one rule: every run in the mean, the collapsed count and the others' mean beside it
+    assert format_runs([86.0, 84.0, 11.3], [11.3]) == "60.43 ± 42.56 (3; 1 collapsed, others 85.00 ± 1.41)"
+    assert format_runs([86.0, 11.3], [11.3], n_prefix="n=") == "48.65 ± 52.82 (n=2; 1 collapsed, others 86.00)"
+    assert format_runs([11.3], [11.3]) == "11.30 (1; all collapsed)"
+
+
+def test_tables_average_the_papers_trials():
+    """App. A.2: five trials per Colored MNIST cell, three elsewhere; further seeds stay out."""
+    from selecmix.experiments.tables import table_runs, table_seeds
+
+    runs = [dict(_fake("selecmix", 1.0, s, 80.0, 79.0)) for s in range(7)]
+    assert table_seeds("cmnist") == (0, 1, 2, 3, 4) and table_seeds("cifar10c") == (0, 1, 2)
+    assert [r["seed"] for r in table_runs(runs)] == [0, 1, 2, 3, 4]
+    assert aggregate(runs)[("selecmix", 1.0)].n == 5
+    cifar = [dict(r, dataset="cifar10c") for r in runs]
+    assert [r["seed"] for r in table_runs(cifar)] == [0, 1, 2]
+    assert len(table_runs(runs, seeds=None)) == 7 and len(table_runs(runs, seeds=(6,))) == 1
+
+
+def test_collapse_needs_a_dead_layer_and_chance():
+    """One definition: a dead layer of f and a last epoch within 5 points of chance."""
+    stuck = dict(_fake("selecmix", 1.0, 0, 11.3, 10.1), f_active_units=[20, 15, 0])
+    assert is_collapsed(stuck)
+    assert not is_collapsed(dict(stuck, f_active_units=[20, 15, 3]))        # alive: just a poor run
+    assert not is_collapsed(dict(stuck, last_test_unbiased=40.0))           # dead layer, but it learned
+    assert is_collapsed(dict(stuck, f_active_units=None))                    # no unit count (ResNet f): accuracy decides
 
 
 def test_write_status_counts_investigation_time(tmp_path):

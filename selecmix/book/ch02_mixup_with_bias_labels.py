@@ -242,7 +242,7 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
     paper's "oracle" protocol), last epoch, and the epoch of best (biased) validation accuracy --
     beside the paper's best-test number; the tables' seeds only (:data:`selecmix.experiments.tables.TABLE_SEEDS`).
     ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.experiments.tables.is_collapsed`)
-    are counted and left out of the mean, as in Table 1."""
+    count in the mean like any other; their number and the mean of the others follow, as in Table 1."""
     import pandas as pd
 
     keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
@@ -251,8 +251,8 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
     results = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
     for label, name in rows:
         runs = [r for r in results if r["label"] == label]
-        healthy = [r for r in runs if not is_collapsed(r)]
-        line = {col: format_runs([r[key] for r in healthy if r.get(key) is not None], len(runs) - len(healthy))
+        line = {col: format_runs([r[key] for r in runs if r.get(key) is not None],
+                                 [r[key] for r in runs if r.get(key) is not None and is_collapsed(r)])
                 for col, key in keys.items()}
         ref = (paper or {}).get(label, {}).get(float(ratio))
         line["paper (best test)"] = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"

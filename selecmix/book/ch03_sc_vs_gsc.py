@@ -401,8 +401,7 @@ def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[floa
 
     results = list(results)
     labels = RECORDED_PROBES if labels is None else labels
-    data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe",
-                                                      leave_out_collapsed=False))
+    data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe"))
                          for label in labels] for r in ratios}
     frame = pd.DataFrame(data, index=list(labels.values()))
     frame.index.name = "biased model"

@@ -142,8 +142,8 @@ def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
 def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", ratios=None,
                      labels=("vanilla", "mixup", "lff", "jtt", "selecmix", "lff_selecmix")):
     """Unbiased test accuracy of recorded runs under the three protocols, beside the paper's
-    (best-test) number: one row per (ratio, method), cells 'mean ± std (n)'; collapsed runs are
-    left out of the mean and counted, 'mean ± std (n + k collapsed)'. ``ratios`` defaults to the
+    (best-test) number: one row per (ratio, method), cells 'mean ± std (n)' over every run, with
+    the collapsed count and the others' mean where runs collapsed (:func:`format_runs`). ``ratios`` defaults to the
     ratios with at least one recorded run (all four of the paper when there is none)."""
     import pandas as pd
 
@@ -162,8 +162,7 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
                    "paper (best-test)": f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"}
             for p in PROTOCOLS:
                 cell = cells[p].get((label, float(ratio)))
-                healthy = cell.healthy if cell else None     # collapsed runs: counted, not averaged
-                row[p] = format_runs(healthy.values if healthy else [], len(cell.collapsed) if cell else 0)
+                row[p] = format_runs(cell.values, cell.collapsed) if cell else format_runs([])
             rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
 
@@ -392,8 +391,8 @@ def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str =
 
 def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1", tolerance: float = 2.0):
     """Where the recorded runs depart from the paper, by the two tests of a reproduction: a method
-    more than ``tolerance`` points from the paper's number (best-test protocol, mean over seeds,
-    collapsed runs left out), or methods in another order than the paper's. Order counts only
+    more than ``tolerance`` points from the paper's number (best-test protocol, mean over every
+    run -- collapsed ones count, and are counted), or methods in another order than the paper's. Order counts only
     between methods the paper separates by more than ``tolerance`` points (V+Ours and L+Ours, less
     than a point apart in the paper, may come in either order). One row per (ratio, method) with a
     recorded run of a method the paper reports; None if there is none."""
@@ -402,17 +401,16 @@ def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: s
     rows = [r for r in comparison_rows(results, dataset, table) if r["n"] and r["paper_mean"] is not None]
     out = []
     for ratio in sorted({r["ratio"] for r in rows}):
-        cells = [r for r in rows if r["ratio"] == ratio and r["healthy"] is not None]
+        cells = [r for r in rows if r["ratio"] == ratio]
         swapped = [f"{a['method']} below {b['method']}" for a in cells for b in cells
-                   if a["paper_mean"] - b["paper_mean"] > tolerance and a["healthy"].mean < b["healthy"].mean]
-        for r in (r for r in rows if r["ratio"] == ratio):
-            healthy = r["healthy"]
-            diff = healthy.mean - r["paper_mean"] if healthy else None
+                   if a["paper_mean"] - b["paper_mean"] > tolerance and a["ours_mean"] < b["ours_mean"]]
+        for r in cells:
+            diff = r["ours_mean"] - r["paper_mean"]
+            spread = f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""
             out.append({"ratio (%)": f"{ratio:g}", "method": r["method"],
-                        "ours": healthy.short() if healthy else "collapsed", "n": healthy.n if healthy else 0,
+                        "ours": f"{r['ours_mean']:.2f}{spread}", "n": r["n"],
                         "collapsed": r["collapsed"], "paper": f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}",
-                        "diff": round(diff, 2) if diff is not None else None,
-                        f"within {tolerance:g}": diff is not None and abs(diff) <= tolerance,
+                        "diff": round(diff, 2), f"within {tolerance:g}": abs(diff) <= tolerance,
                         "order vs paper": "; ".join(swapped) or "as paper"})
     return pd.DataFrame(out).set_index(["ratio (%)", "method"]) if out else None
 

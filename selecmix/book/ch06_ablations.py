@@ -8,10 +8,10 @@ the dicts returned by :func:`selecmix.train.train`) and finds the runs it needs 
 defaults, e.g. ``selecmix-noise2`` or ``selecmix-pre25-simsc``), dataset, ratio and profile.
 Missing runs are reported as missing ("not yet recorded"), never filled in. Seeds are averaged:
 mean, sample standard deviation and the number of seeds ``n``, over the tables' seeds
-(:data:`selecmix.experiments.tables.TABLE_SEEDS`, 0-2) unless ``seeds`` says otherwise. A run whose ``f``
-collapsed (:func:`selecmix.experiments.tables.is_collapsed`: stuck at chance) is left out of an accuracy's
-mean and counted beside it -- '(n=2 + 1 collapsed)' -- so that one dead run does not pull a point
-of a figure 25 points down; statistics of ``g`` keep it (``g`` trains either way).
+(:data:`selecmix.experiments.tables.TABLE_SEEDS`: the paper's trials, 0-4 on Colored MNIST) unless
+``seeds`` says otherwise. A run whose ``f`` collapsed (:func:`selecmix.experiments.tables.is_collapsed`)
+counts in the mean like any other -- the book's one rule -- and the figures mark how many runs of a
+point collapsed.
 """
 from __future__ import annotations
 
@@ -92,15 +92,15 @@ def _plot_points(ax, points: list[dict[str, Any]], x: str, **style) -> bool:
 
 
 def _mark_collapsed(ax, points: list[dict[str, Any]], x: str, y: float, color: str) -> int:
-    """Marks the collapsed runs of each point so that a line does not silently skip them: an 'x'
-    at ``y`` (chance) where every run collapsed, '+k collapsed' beside a point where some did.
-    Returns how many points had every run collapsed."""
-    dead = [p for p in points if p.get("collapsed") and not p["n"]]
+    """Marks the collapsed runs of each point (they are in its mean): an 'x' at ``y`` (chance)
+    where every run collapsed, 'k collapsed' beside a point where some did. Returns how many
+    points had every run collapsed."""
+    dead = [p for p in points if p["n"] and p.get("collapsed") == p["n"]]
     if dead:
         ax.scatter([p[x] for p in dead], [y] * len(dead), marker="x", s=60, color=color, zorder=3)
     for p in points:
-        if p.get("collapsed") and p["n"]:
-            ax.annotate(f"+{p['collapsed']} collapsed", (p[x], p["mean"]), textcoords="offset points",
+        if p.get("collapsed") and p["collapsed"] < p["n"]:
+            ax.annotate(f"{p['collapsed']} collapsed", (p[x], p["mean"]), textcoords="offset points",
                         xytext=(4, -10), fontsize=7, color=color)
     return len(dead)
 
@@ -108,10 +108,9 @@ def _mark_collapsed(ax, points: list[dict[str, Any]], x: str, y: float, color: s
 def plot_noise(series: dict[str, list[dict[str, Any]]], ax=None, title: str = "", ylabel: str = "unbiased test accuracy (%)",
                chance: float = CHANCE["cmnist"]):
     """Fig. 3 as the paper draws it: one line per method, accuracy against label noise beta; the
-    line joins the means over the runs that trained. Collapsed runs (f never above chance, see
-    :func:`~selecmix.experiments.tables.is_collapsed`) are marked instead of dropped silently: an 'x' at
-    ``chance`` where every run of a point collapsed, '+k collapsed' beside a mean that leaves k
-    out. Methods without any run are listed on the plot as not yet recorded."""
+    line joins the means over every run. Collapsed runs (see
+    :func:`~selecmix.experiments.tables.is_collapsed`) are marked: an 'x' at ``chance`` where every
+    run of a point collapsed, 'k collapsed' beside a mean that includes k of them. Methods without any run are listed on the plot as not yet recorded."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.6))
     drawn = 0

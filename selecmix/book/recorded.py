@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from ..config import REPO_ROOT, make_config
 from ..experiments.tables import (
     TABLE_SEEDS,
-    comparison_rows,
+    collapsed_cells,
     format_runs,
     is_collapsed,
     is_full_scale,
@@ -79,35 +79,13 @@ def loss_span(result: dict[str, Any]) -> str:
 
 
 def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
-    """For the Table 1 cells with a collapsed run among the tables' seeds: the mean over all runs
-    and over the others, each beside the paper (best-test protocol); and the mean over the first
-    three seeds that trained, further seeds of ``results`` standing in for the collapsed ones --
-    what re-running a collapsed seed gives -- with their std and their last-epoch mean (the
-    honest protocol, against the same paper number). None when no recorded run collapsed."""
+    """The cells of a paper table where a recorded run collapsed, by the book's one rule
+    (:func:`~selecmix.experiments.tables.collapsed_cells`: the mean over every run, the collapsed
+    count, and, labelled, the mean of the others, each beside the paper's best-test number) as a
+    table; None when no run collapsed."""
     import pandas as pd
 
-    rows = []
-    for r in comparison_rows(results, dataset, table):
-        if not r.get("collapsed"):
-            continue
-        healthy, paper = r["healthy"], r["paper_mean"]
-        trained = sorted((x for x in results if x["dataset"] == dataset and x["label"] == r["label"]
-                          and float(x["ratio"]) == r["ratio"] and is_full_scale(x) and not is_collapsed(x)),
-                         key=lambda x: x["seed"])[:len(TABLE_SEEDS)]
-        first = mean(x["best_test_unbiased"] for x in trained) if trained else None
-        lasts = [x.get("last_test_unbiased") for x in trained]
-        last = mean(lasts) if trained and None not in lasts else None
-        rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}", "runs": r["n"],
-                     "collapsed": r["collapsed"], "paper": paper,
-                     "all runs": round(r["ours_mean"], 2), "diff, all runs": round(r["diff"], 2),
-                     "without collapsed": round(healthy.mean, 2) if healthy else None,
-                     "diff, without collapsed": round(healthy.mean - paper, 2) if healthy else None,
-                     "runs left": healthy.n if healthy else 0,
-                     "first 3 seeds that trained": ", ".join(str(x["seed"]) for x in trained) or "-",
-                     "their mean": round(first, 2) if trained else None,
-                     "their std": round(stdev(x["best_test_unbiased"] for x in trained), 2) if len(trained) > 1 else None,
-                     "diff, their mean": round(first - paper, 2) if trained else None,
-                     "their last-epoch mean": round(last, 2) if last is not None else None})
+    rows = collapsed_cells(results, dataset, table)
     return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
 
 
@@ -217,14 +195,15 @@ def select(results: Iterable[dict[str, Any]], label: str, dataset: str = "cmnist
             and (profile is None or r.get("profile") == profile) and not r.get("incomplete")]
 
 
-def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased",
-              leave_out_collapsed: bool = True) -> dict[str, Any]:
-    """Mean, sample std (0 for one seed), n and the ``values`` of ``key`` over runs; mean None when
-    there is none. Runs whose ``f`` collapsed are left out and counted (``collapsed``) unless
-    ``leave_out_collapsed`` is False (for statistics of ``g``, which a dead ``f`` does not touch)."""
-    kept = [r for r in runs if not (leave_out_collapsed and is_collapsed(r))]
-    values = [float(r[key]) for r in kept if r.get(key) is not None]
-    point = {"values": values, "n": len(values), "collapsed": len(runs) - len(kept)}
+def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased") -> dict[str, Any]:
+    """Mean, sample std (0 for one seed), n and the ``values`` of ``key`` over **every** run (the
+    book's one rule: a collapsed run counts like any other); ``collapsed`` counts the runs that
+    collapsed (:func:`~selecmix.experiments.tables.is_collapsed`), ``collapsed_values`` holds
+    their values. Mean None when there is no run."""
+    have = [r for r in runs if r.get(key) is not None]
+    values = [float(r[key]) for r in have]
+    dead = [float(r[key]) for r in have if is_collapsed(r)]
+    point = {"values": values, "n": len(values), "collapsed": len(dead), "collapsed_values": dead}
     if not values:
         return {**point, "mean": None, "std": None}
     return {**point, "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
@@ -232,9 +211,9 @@ def summarize(runs: Sequence[dict[str, Any]], key: str = "best_test_unbiased",
 
 def cell_text(point: dict[str, Any]) -> str:
     """A :func:`summarize` point as :func:`~selecmix.experiments.tables.format_runs` writes it, with 'n=':
-    ``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'85.53 ± 1.75
-    (n=2 + 1 collapsed)'``, ``'collapsed (1)'`` or ``'not yet recorded'``."""
-    return format_runs(point["values"], point.get("collapsed", 0), n_prefix="n=")
+    ``'83.12 ± 0.40 (n=3)'``, ``'83.12 (n=1)'`` (no spread from one seed), ``'55.38 ± 38.13
+    (n=3; 1 collapsed, others 77.40 ± 0.62)'`` or ``'not yet recorded'``."""
+    return format_runs(point["values"], point.get("collapsed_values", []), n_prefix="n=")
 
 
 def aux_series(results: Iterable[dict[str, Any]], label: str, keys: Sequence[str], dataset: str = "cmnist",

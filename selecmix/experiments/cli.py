@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                         "scale (f on clean [0, 1] inputs: the input-scaling quirk), cifar-reduced (CPU-sized Corrupted CIFAR-10 study; use --profile fast)")
     p.add_argument("--dataset", choices=DATASETS, default="cmnist")
     p.add_argument("--ratios", type=float, nargs="+", default=None, help="ratios in percent (default: the paper's)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="seeds (default: the paper's trials, 0-4 for cmnist, 0-2 otherwise)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                    help="train only the plan's runs of these methods (default: all of them)")
     p.add_argument("--profile", choices=PROFILES, default="paper")

@@ -65,7 +65,7 @@ def write_status(folder: str | os.PathLike) -> Path:
             "without an unbiased test set gets.\n\n" + status_markdown(results))
     from .sweeps import progress_markdown
 
-    text += ("\nProgress of the sweep plans behind the book's Colored MNIST tables and figures (seeds 0, 1, 2; "
+    text += ("\nProgress of the sweep plans behind the book's Colored MNIST tables and figures (the paper's five trials, seeds 0-4; "
              "recorded / planned runs; `python -m selecmix sweep --plan <plan>` trains the missing ones; Table 2's GSC "
              "column shares its runs with Table 1's and Table 4's L+Ours rows):\n\n"
              + progress_markdown(str(folder)))

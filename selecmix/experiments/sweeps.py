@@ -17,7 +17,8 @@ from typing import Any
 
 from ..config import PAPER_RATIOS, make_config
 from ..records import result_path, run_name
-from .tables import TABLE_SEEDS
+from ..config import REMEDY
+from .tables import table_seeds
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Run:
 REDUCED_CIFAR = dict(train_size=5000, test_size=2000, epochs=15, large_batch=256, batch_size=64)
 
 
-PLANS = ("all", "table1", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
+PLANS = ("all", "table1", "remedy", "table4", "table5", "table2", "noise", "pretrain", "sc", "scale", "cifar-reduced")
 
 
 # Table 7 (JTT) reports Colored MNIST and Corrupted CIFAR-10 at 1 % and 2 % only.
@@ -57,13 +58,18 @@ def _runs(dataset, ratios, seeds, methods, **overrides) -> list[Run]:
     return [Run(dataset, r, m, s, extra) for r in ratios for s in seeds for m in methods]
 
 
-def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=TABLE_SEEDS) -> list[Run]:
-    """The runs of a named plan (one of :data:`PLANS`)."""
+def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=None) -> list[Run]:
+    """The runs of a named plan (one of :data:`PLANS`); ``seeds`` default: the paper's trials of
+    ``dataset`` (:func:`selecmix.experiments.tables.table_seeds`: 0-4 for Colored MNIST, else 0-2)."""
     ratios = tuple(ratios or PAPER_RATIOS[dataset])
+    seeds = table_seeds(dataset) if seeds is None else tuple(seeds)
     if name == "table1":   # Tables 1, 6, 7 (and Table 4's mixup rows); JTT only where Table 7 has it
         jtt = tuple(r for r in ratios if r in TABLE7_RATIOS.get(dataset, ()))
         return (_runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix", "lff_selecmix", "mixup"))
-                + _runs(dataset, jtt, seeds, ("jtt",)))
+                + _runs(dataset, jtt, seeds, ("jtt",))
+                + _runs(dataset, ratios, seeds, ("dfa", "end", "hex", "rebias")))
+    if name == "remedy":   # this book's remedy for the V+Ours collapse (not the paper's)
+        return _runs(dataset, ratios, seeds, ("selecmix",), **REMEDY)
     if name == "table4":   # pair sets A / B alone, on Vanilla and on LfF; LfF + mixup
         return (_runs(dataset, ratios, seeds, ("selecmix", "lff_selecmix"), pairs="A")
                 + _runs(dataset, ratios, seeds, ("selecmix", "lff_selecmix"), pairs="B")
@@ -96,17 +102,18 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=TABLE_SEEDS) -> 
 
 
 # Plans the book runs at every ratio, not only at 1 % (:func:`_everything`; Table 1 first).
-_ALL_RATIOS = ("table1", "table5", "table4")
+_ALL_RATIOS = ("table1", "table5", "table4", "remedy")
 
 
 def _everything(dataset: str, ratios: tuple[float, ...], seeds) -> list[Run]:
     """Every run behind the book's recorded tables and figures, in the order worth running them:
     Table 1's four headline methods seed by seed (so every ratio gets a first seed early), then
-    mixup and JTT, then the ablations at 1 % (Tables 5, 4, 2, Figs. 3, 2, 5 and the input-scaling
+    mixup and JTT, Table 1's other baselines (DFA, EnD, HEX, ReBias) and this book's remedy row, then the ablations at 1 % (Tables 5, 4, 2, Figs. 3, 2, 5 and the input-scaling
     check), then Tables 4 and 5 at the other ratios. Each run appears once."""
     headline = ("vanilla", "lff", "selecmix", "lff_selecmix")
     runs = [run for seed in seeds for run in _runs(dataset, ratios, (seed,), headline)]
-    runs += only_methods(plan("table1", dataset, ratios, seeds), ("mixup", "jtt"))
+    runs += only_methods(plan("table1", dataset, ratios, seeds), ("mixup", "jtt", "dfa", "end", "hex", "rebias"))
+    runs += plan("remedy", dataset, ratios, seeds)
     one = (1.0,) if 1.0 in ratios else ratios[:1]
     for name in ("scale", "table5", "table4", "noise", "sc", "table2", "pretrain"):
         runs += plan(name, dataset, one, seeds)
@@ -118,12 +125,12 @@ def _everything(dataset: str, ratios: tuple[float, ...], seeds) -> list[Run]:
 
 
 #: What each plan's runs reproduce (the status page's progress table), in the book's order.
-PLAN_FIGURES = {"table1": "Tables 1, 6, 7", "table5": "Table 5", "table4": "Table 4",
+PLAN_FIGURES = {"table1": "Tables 1, 6, 7", "remedy": "Table 1's remedy row (this book's)", "table5": "Table 5", "table4": "Table 4",
                 "table2": "Table 2 (the paper's is on Corrupted CIFAR-10)", "noise": "Fig. 3", "sc": "Fig. 2, 5, 9 (SC)",
                 "pretrain": "Fig. 5", "scale": "the input-scaling check"}
 
 
-def plan_progress(out: str, dataset: str = "cmnist", seeds=TABLE_SEEDS) -> list[dict[str, Any]]:
+def plan_progress(out: str, dataset: str = "cmnist", seeds=None) -> list[dict[str, Any]]:
     """How much of each plan in :data:`PLAN_FIGURES` is recorded under ``out``: ``(recorded,
     planned)`` runs at 1 % and at the other ratios (``None`` where the book plans none)."""
     rest = tuple(r for r in PAPER_RATIOS[dataset] if r != 1.0)

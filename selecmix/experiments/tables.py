@@ -36,7 +36,9 @@ def load_results(folder: str | os.PathLike, dataset: str | None = None) -> list[
 
 @dataclasses.dataclass
 class Cell:
-    """Mean ± std over seeds of one metric for one (label, ratio)."""
+    """Mean ± std over seeds of one metric for one (label, ratio). ``values`` holds every run,
+    collapsed ones included (they count like any other); ``collapsed`` the values of those that
+    collapsed (:func:`is_collapsed`)."""
 
     values: list[float]
     collapsed: list[float] = dataclasses.field(default_factory=list)   # values of collapsed runs
@@ -64,7 +66,7 @@ class Cell:
         return stdev(self.values) if self.n > 1 else 0.0
 
     def __str__(self) -> str:
-        return f"{self.mean:.2f} ± {self.std:.2f} (n={self.n})" if self.n > 1 else f"{self.mean:.2f} (n=1)"
+        return format_runs(self.values, self.collapsed, n_prefix="n=")
 
     def short(self) -> str:
         """``mean ± std`` (just ``mean`` for a single run: one seed has no spread)."""
@@ -73,29 +75,57 @@ class Cell:
 
 CHANCE = {"cmnist": 10.0, "cifar10c": 10.0, "bffhq": 50.0}
 
-
-#: The seeds the paper-style tables average: three, as the paper's tables (mean ± std over three
-#: runs). Runs of other seeds are recorded too -- extra V+Ours seeds that show what its collapsed
-#: cells give when every run trains -- and shown only where the book says so.
-TABLE_SEEDS = (0, 1, 2)
+#: Independent trials per cell, as the paper (App. A.2): 5 for Colored MNIST, 3 for the others.
+TRIALS = {"cmnist": 5, "cifar10c": 3, "bffhq": 3}
 
 
-def table_runs(results: Iterable[dict[str, Any]], seeds: Iterable[int] | None = TABLE_SEEDS) -> list[dict[str, Any]]:
-    """The results whose seed is one of ``seeds`` (``None``: all of them)."""
-    keep = None if seeds is None else set(seeds)
-    return [r for r in results if keep is None or r.get("seed") in keep]
+class _PaperTrials:
+    """The default ``seeds`` of the tables: seeds ``0 .. TRIALS[dataset] - 1`` of each run's dataset."""
+
+    def __repr__(self) -> str:
+        return "TABLE_SEEDS"
 
 
-def format_runs(values: Sequence[float], collapsed: int = 0, n_prefix: str = "") -> str:
-    """'mean ± std (n)' of per-seed values (sample std); one value has no spread, '83.12 (1)';
-    ``collapsed`` runs (see :func:`is_collapsed`), left out of ``values``, are counted:
-    '(n + k collapsed)'. ``n_prefix`` labels the count, e.g. ``"n="`` gives '(n=3)'."""
+#: Pass as ``seeds`` for the paper's number of trials per dataset (:data:`TRIALS`); a tuple of
+#: seeds selects those seeds on every dataset; ``None`` every recorded seed.
+TABLE_SEEDS = _PaperTrials()
+
+
+def table_seeds(dataset: str) -> tuple[int, ...]:
+    """The seeds a table of ``dataset`` averages: ``0 .. TRIALS[dataset] - 1``."""
+    return tuple(range(TRIALS.get(dataset, 3)))
+
+
+def table_runs(results: Iterable[dict[str, Any]], seeds: Iterable[int] | None | _PaperTrials = TABLE_SEEDS) -> list[dict[str, Any]]:
+    """The results whose seed is one of ``seeds`` (:data:`TABLE_SEEDS`: the paper's trials of
+    each result's dataset; ``None``: every seed)."""
+    if seeds is None:
+        return list(results)
+    if isinstance(seeds, _PaperTrials):
+        return [r for r in results if r.get("seed") in table_seeds(r.get("dataset", "cmnist"))]
+    keep = set(seeds)
+    return [r for r in results if r.get("seed") in keep]
+
+
+def format_runs(values: Sequence[float], collapsed: Sequence[float] = (), n_prefix: str = "") -> str:
+    """The book's one way to write a cell: 'mean ± std (n)' over **every** run (sample std; one
+    run has no spread, '83.12 (1)'); where some collapsed (:func:`is_collapsed`; ``collapsed``
+    holds their values, a subset of ``values``) their count and, labelled, the mean of the
+    others follow: '55.38 ± 38.13 (3; 1 collapsed, others 77.40 ± 0.62)'. ``n_prefix`` labels the
+    count, e.g. ``"n="``."""
     if not values:
-        return f"collapsed ({collapsed})" if collapsed else "not yet recorded"
-    n = f"{n_prefix}{len(values)}" + (f" + {collapsed} collapsed" if collapsed else "")
-    if len(values) == 1:
-        return f"{values[0]:.2f} ({n})"
-    return f"{mean(values):.2f} ± {stdev(values):.2f} ({n})"
+        return "not yet recorded"
+    n = f"{n_prefix}{len(values)}"
+    text = f"{values[0]:.2f}" if len(values) == 1 else f"{mean(values):.2f} ± {stdev(values):.2f}"
+    if not collapsed:
+        return f"{text} ({n})"
+    rest = list(values)
+    for v in collapsed:
+        rest.remove(v)
+    if not rest:
+        return f"{text} ({n}; all collapsed)"
+    others = f"{rest[0]:.2f}" if len(rest) == 1 else f"{mean(rest):.2f} ± {stdev(rest):.2f}"
+    return f"{text} ({n}; {len(collapsed)} collapsed, others {others})"
 
 
 def is_collapsed(result: dict[str, Any]) -> bool:
@@ -171,7 +201,7 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
     ratios = sorted({r["ratio"] for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
     cells = {(r["method"], r["ratio"]): r for r in rows}
-    width = 36
+    width = 42
     lines = [title] if title else []
     lines.append(f"{'method':<26}" + "".join(f"{f'{r:g} %':^{width}}" for r in ratios))
     lines.append(f"{'':<26}" + "".join(f"{'ours (n) | paper | diff':^{width}}" for _ in ratios))
@@ -183,7 +213,7 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
                 line += f"{'':^{width}}"
                 continue
             spread = f"±{r['ours_std']:.2f}" if r["n"] > 1 else ""
-            star = "*" if r.get("collapsed") else ""
+            star = f", {r['collapsed']} coll." if r.get("collapsed") else ""
             ours = f"{r['ours_mean']:.2f}{spread} ({r['n']}{star})" if r["n"] else "not run"
             paper = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "-"
             diff = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
@@ -193,6 +223,24 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
     for r in flagged:
         h = r["healthy"]
         without = f"{h.short()} (n={h.n})" if h else "no run left"
-        lines.append(f"* {r['method']} at {r['ratio']:g} %: {r['collapsed']} of {r['n']} runs collapsed "
-                     f"(stuck at chance); without them: {without}")
+        lines.append(f"{r['method']} at {r['ratio']:g} %: {r['collapsed']} of {r['n']} runs collapsed "
+                     f"(a dead layer, at chance); mean of the others: {without}")
     return "\n".join(lines)
+
+
+def collapsed_cells(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1",
+                    key: str = "best_test_unbiased") -> list[dict[str, Any]]:
+    """The cells of a paper table with a collapsed run (:func:`is_collapsed`), by the one rule:
+    n, the collapsed count, the mean over every run and its difference from the paper, and,
+    labelled, the mean of the others and its difference."""
+    rows = []
+    for r in comparison_rows(results, dataset, table, key):
+        if not r.get("collapsed"):
+            continue
+        healthy, paper = r["healthy"], r["paper_mean"]
+        rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}", "runs": r["n"],
+                     "collapsed": r["collapsed"], "paper": paper, "mean, every run": round(r["ours_mean"], 2),
+                     "diff": round(r["ours_mean"] - paper, 2) if paper is not None else None,
+                     "mean of the others": round(healthy.mean, 2) if healthy else None,
+                     "diff, others": round(healthy.mean - paper, 2) if healthy and paper is not None else None})
+    return rows
