@@ -31,16 +31,18 @@ from ..train import train
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
                  ratio: float = 1.0, profile: str = "paper", pairs: str = "AB",
                  label_noise: float = 0.0, g_pretrain_epochs: int | None = None,
-                 similarity: str = "gsc") -> dict[str, Any]:
+                 similarity: str = "gsc", random_warmup_pools: int = 0) -> dict[str, Any]:
     """Train the first ``epochs`` epochs of one run (``profile`` settings, ``input_scale`` for f,
     SelecMix's pair set ``pairs`` of Table 4, ``label_noise`` of Fig. 3 -- ``splits`` must carry
     that noise -- and, for Fig. 5, ``g`` pretrained alone for ``g_pretrain_epochs`` epochs with
-    ``similarity``'s loss and then frozen) and return f's active units per hidden layer, its loss
+    ``similarity``'s loss and then frozen; ``random_warmup_pools``: this book's remedy, random
+    partners for the first pools) and return f's active units per hidden layer, its loss
     and its unbiased test accuracy then. ``label`` names the full run of the same method and
     variant (:func:`selecmix.records.run_label`, the input scale left out: it is a column of its own)."""
     frozen_g = ({"g_pretrain_epochs": g_pretrain_epochs, "similarity": similarity}
                 if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc") else {})
-    variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g}
+    remedy = {"random_warmup_pools": random_warmup_pools} if "selecmix" in method and random_warmup_pools else {}
+    variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g, **remedy}
     cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, **variant)
     run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
@@ -56,15 +58,17 @@ def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "se
                   seeds: Iterable[int] = range(10), scales: Iterable[str] = ("official", "clean"),
                   epochs: int = 1, ratio: float = 1.0, profile: str = "paper",
                   pairs: Iterable[str] = ("AB",), label_noise: float = 0.0,
-                  g_pretrain: Iterable[tuple[str, int | None]] = (("gsc", None),)) -> list[dict[str, Any]]:
-    """:func:`first_epochs` for every (input scale, method, pair set, auxiliary model, seed): the
-    rows of the scan. The pair set and ``g_pretrain`` -- (similarity, pretraining epochs or None for
+                  g_pretrain: Iterable[tuple[str, int | None]] = (("gsc", None),),
+                  warmups: Iterable[int] = (0,)) -> list[dict[str, Any]]:
+    """:func:`first_epochs` for every (input scale, method, pair set, auxiliary model, random
+    warm-up length, seed): the rows of the scan. The pair set and ``g_pretrain`` -- (similarity, pretraining epochs or None for
     g trained with f) pairs, Fig. 5 -- only matter to the SelecMix methods; the others are scanned
     once. ``splits`` carry ``label_noise`` (percent), the same for every row."""
-    pairs, g_pretrain = tuple(pairs), tuple(g_pretrain)
-    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p, label_noise, k, sim)
+    pairs, g_pretrain, warmups = tuple(pairs), tuple(g_pretrain), tuple(warmups)
+    return [first_epochs(m, s, splits, scale, epochs, ratio, profile, p, label_noise, k, sim, w)
             for scale in scales for m in methods for p in (pairs if "selecmix" in m else ("AB",))
-            for sim, k in (g_pretrain if "selecmix" in m else (("gsc", None),)) for s in seeds]
+            for sim, k in (g_pretrain if "selecmix" in m else (("gsc", None),))
+            for w in (warmups if "selecmix" in m else (0,)) for s in seeds]
 
 
 def scan_label(row: dict[str, Any]) -> str:
