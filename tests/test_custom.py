@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from selecmix.data.custom import config_for, folder_summary, from_folders, from_tensors, to_uint8_images, write_dfa_folder
-from selecmix.book.ch07_your_own_data import easy_to_learn_check, high_loss_indices, outcome_table, pattern_masks, pattern_mnist, train_on
+from selecmix.data.custom import config_for, from_folders, from_tensors, to_uint8_images, write_dfa_folder
+from selecmix.book.ch07_your_own_data import easy_to_learn_check, folder_summary, high_loss_indices, outcome_table, pattern_masks, pattern_mnist, train_on
 from selecmix.data import load_splits
 from selecmix.data.sources import mnist_embedded
 

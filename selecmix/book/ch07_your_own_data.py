@@ -24,6 +24,18 @@ from ..config import Config
 from ..data import BiasedDataset, BiasedSplits
 from ..data.custom import config_for, from_tensors
 from ..data.dataset import assign_bias_labels, stratified_split
+from ..data.sources import IMAGE_SUFFIXES
+
+
+def folder_summary(base) -> dict[str, int]:
+    """Number of image files in every folder under ``base`` that holds files directly (to look at
+    what :func:`selecmix.data.custom.write_dfa_folder` wrote)."""
+    counts: dict[str, int] = {}
+    for p in sorted(Path(base).rglob("*")):
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            key = str(p.parent.relative_to(base))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def train_on(splits: BiasedSplits, methods: Sequence[str], out=None, name: str | None = None,

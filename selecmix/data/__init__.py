@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ..config import default_source
+from .colored_mnist import build_colored_mnist
 from .dataset import BiasedDataset, BiasedSplits
+from .dfa import load_dfa
 from .sources import DataNotFoundError
 from .transforms import InputPipeline
 
@@ -10,19 +12,11 @@ __all__ = ["BiasedDataset", "BiasedSplits", "DataNotFoundError", "InputPipeline"
            "build_colored_mnist", "build_corrupted_cifar10", "load_dfa"]
 
 
-def build_colored_mnist(*args, **kwargs):
-    from .colored_mnist import build_colored_mnist as build
-    return build(*args, **kwargs)
-
-
 def build_corrupted_cifar10(*args, **kwargs):
+    """:func:`selecmix.data.corrupted_cifar10.build_corrupted_cifar10`, imported on first use: its
+    corruptions need OpenCV and SciPy, which Colored MNIST runs never load."""
     from .corrupted_cifar10 import build_corrupted_cifar10 as build
     return build(*args, **kwargs)
-
-
-def load_dfa(*args, **kwargs):
-    from .dfa import load_dfa as load
-    return load(*args, **kwargs)
 
 
 def load_splits(dataset: str = "cmnist", ratio: float = 1.0, source: str = "auto", data_root=None,

@@ -42,31 +42,17 @@ from scipy import ndimage
 
 IMSIZE = 32
 
-CORRUPTIONS: tuple[str, ...] = (
-    "brightness",
-    "contrast",
-    "defocus_blur",
-    "elastic_transform",
-    "frost",
-    "gaussian_blur",
-    "gaussian_noise",
-    "impulse_noise",
-    "pixelate",
-    "saturate",
-)
+CORRUPTIONS: tuple[str, ...] = ("brightness", "contrast", "defocus_blur", "elastic_transform", "frost",
+                                 "gaussian_blur", "gaussian_noise", "impulse_noise", "pixelate", "saturate")
 
 # CIFAR-10-C parameters; entry i is severity level i + 1.
 CIFAR10C_PARAMS: dict[str, list] = {
     "brightness": [0.05, 0.1, 0.15, 0.2, 0.3],  # added to HSV value
     "contrast": [0.75, 0.5, 0.4, 0.3, 0.15],  # factor around the image mean
     "defocus_blur": [(0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)],  # (radius, alias_blur)
-    "elastic_transform": [  # (alpha, sigma, affine), in pixels
-        (IMSIZE * 0, IMSIZE * 0, IMSIZE * 0.08),
-        (IMSIZE * 0.05, IMSIZE * 0.2, IMSIZE * 0.07),
-        (IMSIZE * 0.08, IMSIZE * 0.06, IMSIZE * 0.06),
-        (IMSIZE * 0.1, IMSIZE * 0.04, IMSIZE * 0.05),
-        (IMSIZE * 0.1, IMSIZE * 0.03, IMSIZE * 0.03),
-    ],
+    "elastic_transform": [(IMSIZE * a, IMSIZE * s, IMSIZE * f)     # (alpha, sigma, affine), in pixels
+                          for a, s, f in ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06),
+                                          (0.1, 0.04, 0.05), (0.1, 0.03, 0.03))],
     "frost": [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)],  # (image, frost) weights
     "gaussian_blur": [0.4, 0.6, 0.7, 0.8, 1],  # sigma
     "gaussian_noise": [0.04, 0.06, 0.08, 0.09, 0.10],  # noise std
@@ -88,8 +74,6 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- noise
-
-
 def gaussian_noise(x: np.ndarray, c: float, rng: np.random.Generator) -> np.ndarray:
     """Add N(0, c^2) to every value of ``x`` (floats in [0, 1])."""
     return np.clip(x + rng.normal(0.0, c, size=x.shape), 0, 1)
@@ -106,8 +90,6 @@ def impulse_noise(x: np.ndarray, c: float, rng: np.random.Generator) -> np.ndarr
 
 
 # ---------------------------------------------------------------- blur
-
-
 def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
     """skimage.filters.gaussian(channel_axis=-1) on every image of ``x`` (N, H, W, C)."""
     return np.clip(ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0), mode="nearest", truncate=4.0), 0, 1)
@@ -133,8 +115,6 @@ def defocus_blur(x: np.ndarray, radius: float, alias_blur: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- geometry
-
-
 def _elastic_one(img: np.ndarray, alpha: float, sigma: float, affine: float, rng: np.random.Generator) -> np.ndarray:
     """Random affine warp, then a smooth random displacement field, on one (H, W, C) float32 image."""
     h, w = img.shape[:2]
@@ -150,20 +130,16 @@ def _elastic_one(img: np.ndarray, alpha: float, sigma: float, affine: float, rng
         noise = rng.uniform(-1, 1, size=(h, w))
         return (ndimage.gaussian_filter(noise, sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
 
-    dx = field()
-    dy = field()
+    dx, dy = field(), field()
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     coords = np.stack([(yy + dy).ravel(), (xx + dx).ravel()])
-    out = np.stack(
-        [ndimage.map_coordinates(img[..., ch], coords, order=1, mode="reflect") for ch in range(img.shape[2])],
-        axis=-1,
-    )
+    out = np.stack([ndimage.map_coordinates(img[..., ch], coords, order=1, mode="reflect")
+                    for ch in range(img.shape[2])], axis=-1)
     return np.clip(out.reshape(img.shape), 0, 1)
 
 
-def elastic_transform(
-    images: np.ndarray, alpha: float, sigma: float, affine: float, rng: np.random.Generator
-) -> np.ndarray:
+def elastic_transform(images: np.ndarray, alpha: float, sigma: float, affine: float,
+                      rng: np.random.Generator) -> np.ndarray:
     """Per uint8 image: random affine (points moved by up to ``affine`` px), then a
     displacement field of Gaussian-smoothed (``sigma``) noise scaled by ``alpha``."""
     x = images.astype(np.float32) / np.float32(255)  # float32 like CIFAR-10-C
@@ -179,8 +155,6 @@ def pixelate(images: np.ndarray, c: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- frost
-
-
 @lru_cache(maxsize=1)
 def frost_textures() -> tuple[np.ndarray, ...]:
     """The five CIFAR-10-C frost textures, RGB uint8, at the 20 % scale CIFAR-10-C uses (cached)."""
@@ -188,10 +162,8 @@ def frost_textures() -> tuple[np.ndarray, ...]:
     for name in FROST_FILES:
         path = FROST_DIR / name
         if not path.is_file():
-            raise FileNotFoundError(
-                f"Frost texture {path} is missing: the selecmix package is incomplete; reinstall it "
-                "(pip install --force-reinstall selecmix, or pip install -e . in a checkout)."
-            )
+            raise FileNotFoundError(f"Frost texture {path} is missing: the selecmix package is incomplete; reinstall "
+                                    "it (pip install --force-reinstall selecmix, or pip install -e . in a checkout).")
         with Image.open(path) as im:
             textures.append(np.asarray(im.convert("RGB")))
     return tuple(textures)
@@ -212,8 +184,6 @@ def frost(images: np.ndarray, c_img: float, c_frost: float, rng: np.random.Gener
 
 
 # ---------------------------------------------------------------- colour
-
-
 def contrast(x: np.ndarray, c: float) -> np.ndarray:
     """Scale each image's deviations from its per-channel mean by ``c``."""
     means = x.mean(axis=(1, 2), keepdims=True)
@@ -239,9 +209,7 @@ def rgb2hsv(rgb: np.ndarray) -> np.ndarray:
         out[idx, 0] = 4.0 + (arr[idx, 0] - arr[idx, 1]) / delta[idx]
         out_h = (out[..., 0] / 6.0) % 1.0
     out_h[delta == 0.0] = 0.0
-    out[..., 0] = out_h
-    out[..., 1] = out_s
-    out[..., 2] = out_v
+    out[..., 0], out[..., 1], out[..., 2] = out_h, out_s, out_v
     out[np.isnan(out)] = 0
     return out
 
@@ -256,14 +224,7 @@ def hsv2rgb(hsv: np.ndarray) -> np.ndarray:
     q = v * (1 - f * s)
     t = v * (1 - (1 - f) * s)
     sector = hi.astype(np.uint8) % 6
-    choices = (
-        (v, t, p),
-        (q, v, p),
-        (p, v, t),
-        (p, q, v),
-        (t, p, v),
-        (v, p, q),
-    )
+    choices = ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))
     out = np.empty_like(arr)
     for ch in range(3):
         out[..., ch] = np.choose(sector, [c[ch] for c in choices])
@@ -295,6 +256,8 @@ def saturate(x: np.ndarray, scale: float, shift: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- entry point
+FLOAT_CORRUPTIONS = {"gaussian_noise": gaussian_noise, "impulse_noise": impulse_noise, "gaussian_blur": gaussian_blur,
+                     "defocus_blur": defocus_blur, "contrast": contrast, "brightness": brightness, "saturate": saturate}
 
 
 def _check(images: np.ndarray, name: str, severity: int) -> None:
@@ -304,23 +267,14 @@ def _check(images: np.ndarray, name: str, severity: int) -> None:
         raise ValueError(f"severity must be an integer in 1..5 (CIFAR-10-C levels), got {severity!r}.")
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
         dtype = getattr(images, "dtype", type(images).__name__)
-        raise ValueError(
-            f"images must be a uint8 numpy array of shape (N, 32, 32, 3) HWC RGB, got dtype {dtype}; "
-            "convert with np.asarray(images, dtype=np.uint8) (values 0..255)."
-        )
+        raise ValueError(f"images must be a uint8 numpy array of shape (N, 32, 32, 3) HWC RGB, got dtype {dtype}; "
+                         "convert with np.asarray(images, dtype=np.uint8) (values 0..255).")
     if images.ndim not in (3, 4) or images.shape[-3:] != (IMSIZE, IMSIZE, 3):
-        raise ValueError(
-            f"images must have shape (N, 32, 32, 3) or (32, 32, 3), HWC RGB, got {images.shape}; "
-            "channels-first arrays need .transpose(0, 2, 3, 1)."
-        )
+        raise ValueError(f"images must have shape (N, 32, 32, 3) or (32, 32, 3), HWC RGB, got {images.shape}; "
+                         "channels-first arrays need .transpose(0, 2, 3, 1).")
 
 
-def corrupt(
-    images: np.ndarray,
-    name: str,
-    severity: int = 5,
-    rng: np.random.Generator | None = None,
-) -> np.ndarray:
+def corrupt(images: np.ndarray, name: str, severity: int = 5, rng: np.random.Generator | None = None) -> np.ndarray:
     """Apply CIFAR-10-C corruption ``name`` at ``severity`` (1..5) to ``images``.
 
     images: uint8 (N, 32, 32, 3) or (32, 32, 3), HWC RGB.
@@ -339,28 +293,15 @@ def corrupt(
     if len(batch) == 0:
         return images.copy()
     c = CIFAR10C_PARAMS[name][severity - 1]
-
+    args = c if isinstance(c, tuple) else (c,)
     if name == "pixelate":
         out = pixelate(batch, c)
     elif name == "frost":
         out = frost(batch, *c, rng).astype(np.uint8)
     elif name == "elastic_transform":
         out = _to_uint8(elastic_transform(batch, *c, rng))
-    else:
-        x = batch / 255.0
-        if name == "gaussian_noise":
-            x = gaussian_noise(x, c, rng)
-        elif name == "impulse_noise":
-            x = impulse_noise(x, c, rng)
-        elif name == "gaussian_blur":
-            x = gaussian_blur(x, c)
-        elif name == "defocus_blur":
-            x = defocus_blur(x, *c)
-        elif name == "contrast":
-            x = contrast(x, c)
-        elif name == "brightness":
-            x = brightness(x, c)
-        else:  # saturate
-            x = saturate(x, *c)
-        out = _to_uint8(x)
+    elif name in ("gaussian_noise", "impulse_noise"):          # random, on [0, 1] floats
+        out = _to_uint8(FLOAT_CORRUPTIONS[name](batch / 255.0, *args, rng))
+    else:                                                      # deterministic, on [0, 1] floats
+        out = _to_uint8(FLOAT_CORRUPTIONS[name](batch / 255.0, *args))
     return out[0] if single else out

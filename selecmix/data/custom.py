@@ -13,7 +13,7 @@ to learn and a check of the easy-to-learn assumption.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from ..config import Config, make_config
 from . import BiasedDataset, BiasedSplits
 from .dataset import stratified_split
+from .dfa import pct_folder, read_split
 
-__all__ = ["from_tensors", "config_for", "write_dfa_folder", "folder_summary", "from_folders", "to_uint8_images"]
+__all__ = ["from_tensors", "config_for", "write_dfa_folder", "from_folders", "to_uint8_images"]
 
 
 def to_uint8_images(images, size: int | None = None) -> torch.Tensor:
@@ -127,10 +128,6 @@ def config_for(splits: BiasedSplits, method: str = "selecmix", profile: str | No
     return make_config(dataset, ratio, method, profile, **values)
 
 
-def _pct(ratio: float) -> str:
-    return f"{ratio:g}pct"
-
-
 def write_dfa_folder(splits: BiasedSplits, root, dataset: str = "cmnist", ratio: float | None = None) -> Path:
     """Write ``splits`` as PNG files in the DFA release layout under ``root/dataset``::
 
@@ -154,10 +151,10 @@ def write_dfa_folder(splits: BiasedSplits, root, dataset: str = "cmnist", ratio:
     for _, ds in splits:
         for t in (ds.images, ds.y, ds.b, ds.y_clean):
             digest.update(t.contiguous().numpy().tobytes())
-    marker = base / f".written-{_pct(ratio)}-{digest.hexdigest()[:16]}"
+    marker = base / f".written-{pct_folder(ratio)}-{digest.hexdigest()[:16]}"
     if marker.exists():
         return base
-    targets = {"train": base / _pct(ratio), "valid": base / _pct(ratio) / "valid", "test": base / "test"}
+    targets = {"train": base / pct_folder(ratio), "valid": base / pct_folder(ratio) / "valid", "test": base / "test"}
     for split, ds in splits:
         for i in range(len(ds)):
             y, b = int(ds.y[i]), int(ds.b[i])
@@ -171,34 +168,6 @@ def write_dfa_folder(splits: BiasedSplits, root, dataset: str = "cmnist", ratio:
     return base
 
 
-def folder_summary(base) -> dict[str, int]:
-    """Number of image files in every folder under ``base`` that holds files directly."""
-    from . import sources
-
-    counts: dict[str, int] = {}
-    for p in sorted(Path(base).rglob("*")):
-        if p.is_file() and p.suffix.lower() in sources.IMAGE_SUFFIXES:
-            key = str(p.parent.relative_to(base))
-            counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def _read_named(folders: Iterable[Path], num_classes: int | None, name: str, split: str) -> BiasedDataset:
-    from . import sources
-    from .dfa import parse_name
-
-    files = sorted(p for f in folders for p in Path(f).rglob("*")
-                   if p.is_file() and p.suffix.lower() in sources.IMAGE_SUFFIXES)
-    if not files:
-        raise sources.DataNotFoundError(f"no images in {[str(f) for f in folders]} ({name} {split})")
-    labels = [parse_name(p) for p in files]      # a malformed name fails before any pixel is read
-    images = torch.stack([sources.read_image(p) for p in files]).permute(0, 3, 1, 2).contiguous()
-    y = torch.tensor([lab for lab, _ in labels])
-    b = torch.tensor([bias for _, bias in labels])
-    k = num_classes or int(y.max()) + 1
-    return BiasedDataset(images, y, b, name, split, k, [str(c) for c in range(k)], [f"bias {c}" for c in range(k)])
-
-
 def from_folders(train, test, valid=None, num_classes: int | None = None, name: str = "custom",
                  valid_fraction: float = 0.1, seed: int = 0) -> BiasedSplits:
     """Any dataset whose files are named ``<id>_<label>_<bias>.<png|jpg>`` (the DFA convention),
@@ -207,11 +176,11 @@ def from_folders(train, test, valid=None, num_classes: int | None = None, name: 
     def as_list(f):
         return [Path(p) for p in (f if isinstance(f, (list, tuple)) else [f])]
 
-    tr = _read_named(as_list(train), num_classes, name, "train")
-    te = _read_named(as_list(test), num_classes or tr.num_classes, name, "test")
+    tr = read_split(as_list(train), name, "train", num_classes)
+    te = read_split(as_list(test), name, "test", num_classes or tr.num_classes)
     k = max(tr.num_classes, te.num_classes)
     if valid is not None:
-        va = _read_named(as_list(valid), k, name, "valid")
+        va = read_split(as_list(valid), name, "valid", k)
     else:
         keep, held = stratified_split(tr.y, valid_fraction, torch.Generator().manual_seed(seed))
         tr, va = tr.subset(keep), tr.subset(held)

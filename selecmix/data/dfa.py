@@ -63,8 +63,11 @@ def split_folders(root: Path, dataset: str, ratio: float) -> dict[str, list[Path
     return folders
 
 
-def read_split(folders: list[Path], dataset: str, split: str) -> BiasedDataset:
-    files = [p for f in folders for p in _files(f)]
+def read_split(folders: list[Path], dataset: str, split: str, num_classes: int | None = None) -> BiasedDataset:
+    """Every image under ``folders`` (searched recursively, in sorted order) with its label and bias
+    label from its name (all names are parsed before any pixel is read). ``num_classes``: default
+    the DFA dataset's, for other names the largest label + 1."""
+    files = sorted(p for f in folders for p in _files(Path(f)))
     if not files:
         raise sources.DataNotFoundError(f"no images in {[str(f) for f in folders]} ({dataset} {split})")
     labels = [parse_name(p) for p in files]   # parse all names before reading any pixels
@@ -75,7 +78,7 @@ def read_split(folders: list[Path], dataset: str, split: str) -> BiasedDataset:
                          "the release has one size per dataset -- re-extract it")
     y = torch.tensor([lab for lab, _ in labels])
     b = torch.tensor([bias for _, bias in labels])
-    n = DFA_DATASETS[dataset]
+    n = num_classes or DFA_DATASETS.get(dataset) or int(y.max()) + 1
     return BiasedDataset(torch.stack(images).permute(0, 3, 1, 2).contiguous(), y, b, dataset, split, n,
                          [str(c) for c in range(n)], [str(c) for c in range(n)])
 
