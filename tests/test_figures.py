@@ -168,3 +168,23 @@ def test_one_real_tiny_run_flows_through():
     assert aux["n"] == 1 and len(aux["sim_positive"]) == 2
     frame = live_frame({"SelecMix": r})
     assert frame.loc["SelecMix", "best-test unbiased"] == round(r["best_test_unbiased"], 1)
+
+
+def test_table4_frame_both_protocols_by_the_one_rule():
+    from selecmix.book.ch06_ablations import table4_frame
+    from selecmix.config import make_config, to_dict
+    from selecmix.records import run_label
+
+    def fake(method, value, seed=0, **kw):
+        cfg = make_config("cmnist", 1.0, method, "paper", seed=seed, **kw)
+        return {"dataset": "cmnist", "method": method, "ratio": 1.0, "seed": seed, "profile": "paper",
+                "label": run_label(cfg), "config": to_dict(cfg), "best_test_unbiased": value,
+                "last_test_unbiased": value - 1}
+
+    runs = [fake("vanilla", 50.0), fake("vanilla", 52.0, seed=1), fake("selecmix", 11.0, pairs="B"),
+            fake("selecmix", 82.0, seed=1, pairs="B")]
+    t = table4_frame(runs)
+    assert list(t.columns) == ["paper (best-test)", "ours: best-test", "ours: last-epoch"]
+    assert t.loc["Vanilla", "ours: best-test"] == "51.00 ± 1.41 (2)"
+    assert "1 collapsed, others 82.00" in t.loc["+ Ours (B)", "ours: best-test"]
+    assert t.loc["LfF + mixup", "ours: best-test"] == "not run"

@@ -87,7 +87,7 @@ def test_recorded_tables(live):
     assert protocol_summary([stuck]).loc[("1", "V+Ours"), "best-test"] == "10.20 (1; all collapsed)"
     rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
     assert rows[("vanilla", 1.0)]["n"] == 2 and rows[("vanilla", 1.0)]["paper_mean"] == 44.14
-    assert rows[("DFA", 2.0)]["n"] == 0
+    assert rows[("dfa", 2.0)]["n"] == 0 and rows[("dfa", 2.0)]["paper_mean"] == 81.39
     assert {r["ratio"] for r in table7_rows(recorded)} == {1.0, 2.0}
     pairs = scale_pairs(recorded)
     assert list(pairs.index) == ["Vanilla, 1 %"]
@@ -237,3 +237,58 @@ def test_tables_average_five_seeds_and_collapse_effect_follows_the_one_rule():
     assert e["runs"] == 5 and e["collapsed"] == 1 and e["mean, every run"] == 72.0
     assert e["diff"] == round(72.0 - 83.55, 2) and e["mean of the others"] == 87.25
     assert collapse_effect(runs[:1]) is None
+
+
+def _trace(source: str, seed: int, dead: int | None, ratio: float = 1.0) -> dict:
+    steps = [{"step": s, "loss": 2.3, "active_units": [50, 40, 0 if dead and s >= dead else 4], "kind": "negative",
+              "partners_conflicting": 40.0 if source == "mlp" else 1.0, "precision": 0.5, "max_shared": 3}
+             for s in range(1, 21)]
+    return {"source": source, "ratio": ratio, "seed": seed, "first_dead_step": dead,
+            "final_active_units": steps[-1]["active_units"], "test_unbiased": [10.1 if dead else 30.0], "steps": steps}
+
+
+def test_collapse_figure_table_and_counts_from_traces():
+    from selecmix.book.ch05_training import conflicting_share, plot_collapse, trace_counts, trace_table
+
+    traces = [_trace("mlp", 2, 16), _trace("mlp", 0, None), _trace("random", 2, None), _trace("random", 2, None, 5.0)]
+    counts = trace_counts(traces)
+    assert counts["mlp"] == {"n": 2, "dead": 1} and counts["official"] == {"n": 0, "dead": 0}
+    fig = plot_collapse(traces)
+    assert len(fig.axes) == 6                                    # at most six panels, one column per source
+    assert "not recorded yet" in [t.get_text() for t in fig.axes[1].texts]
+    t = trace_table(traces)
+    assert t.loc[("1", 2), ("MLP g", "layer died at update")] == "16"
+    assert t.loc[("1", 0), ("MLP g", "layer died at update")] == "alive: 4 units"
+    assert t.loc[("1", 2), ("official g", "test (%)")] == "–"       # not recorded: shown as such
+    assert t.shape[1] <= 8 and trace_table([]) is None
+    assert conflicting_share(traces, "mlp", 16) == 40.0 and conflicting_share(traces, "official", 16) is None
+
+
+def test_table1_frame_verdict_and_collapse_count_follow_the_one_rule():
+    from selecmix.book.ch05_training import collapsed_frame, rows_frame, scale_margins, table1_frame
+    from selecmix.book.recorded import collapse_count, verdict_frame
+    from selecmix.experiments.tables import comparison_rows
+
+    runs = [_fake("selecmix", 86.0), _fake("selecmix", 11.0, seed=1), _fake("selecmix", 84.0, seed=2),
+            _fake("vanilla", 51.0), _fake("lff_selecmix", 83.0)]
+    t = table1_frame(runs)
+    assert t.shape[1] == 8 and t.loc["V+Ours", ("1 %", "ours")] == "60.33 ± 42.74 (3; 1 collapsed)"
+    assert t.loc["DFA", ("1 %", "ours")] == "not run" and t.loc["DFA", ("1 %", "paper")] == "80.20"
+    assert collapsed_frame(runs).loc[("V+Ours", "1"), "mean of the others"] == 85.0
+    v = verdict_frame(runs)
+    assert v.loc[("V+Ours", "1"), "ours: mean ± std (n)"] == "60.33 ± 42.74 (3; 1 collapsed, others 85.00 ± 1.41)"
+    assert v.loc[("V+Ours", "1"), "collapsed"] == 1 and v.loc[("V+Ours", "1"), "diff"] == f"{60.33333 - 83.55:+.2f}"
+    assert ("Vanilla", "1") not in v.index and v.shape[1] <= 5
+    assert collapse_count(runs) == {"runs": 3, "collapsed": 1, "cells": 1}
+    f = rows_frame(comparison_rows(runs, "cmnist", "7"))
+    assert f.loc["V+Ours", ("1 %", "ours")] == "60.33 ± 42.74 (3; 1 collapsed, others 85.00 ± 1.41)"
+    assert scale_margins(runs) is None
+
+
+def test_method_costs_from_a_benchmark_or_the_one_off_measurement():
+    from selecmix.book.ch05_training import method_costs
+
+    frame, where = method_costs()
+    assert "2-core" in where and frame.loc["ReBias"].iloc[0] > frame.loc["DFA"].iloc[0]
+    frame, where = method_costs({"device": "cpu", "methods": {"vanilla": 2.0, "dfa": 3.0}})
+    assert frame.loc["DFA", "x Vanilla"] == 1.5 and "cpu" in where

@@ -171,17 +171,20 @@ def table6_rows(results: list[dict[str, Any]], dataset: str = "cmnist") -> list[
     """Table 6 (bias-conflicting test accuracy, best-test protocol) in the row format of
     :func:`selecmix.experiments.tables.comparison_rows`, so :func:`selecmix.book.plots.comparison_frame` shows it."""
     ours = aggregate([r for r in results if r["dataset"] == dataset], "best_test_conflicting", "paper")
-    order = [("vanilla", "Vanilla"), ("mixup", "Mixup"), ("EnD", "EnD (paper only)"), ("lff", "LfF"),
-             ("DFA", "DFA (paper only)"), ("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours")]
+    order = [("vanilla", "Vanilla", "vanilla"), ("mixup", "Mixup", "mixup"), ("end", "EnD (bias labels)", "EnD"),
+             ("lff", "LfF", "lff"), ("dfa", "DFA", "DFA"), ("selecmix", "V+Ours", "selecmix"),
+             ("lff_selecmix", "L+Ours", "lff_selecmix")]
     rows = []
-    for label, name in order:
+    for label, name, paper_key in order:
         for ratio, paper in sorted(PAPER_TABLE6.get(dataset, {}).items()):
-            ref, cell = paper.get(label), ours.get((label, ratio))
+            ref, cell = paper.get(paper_key), ours.get((label, ratio))
             rows.append({"label": label, "method": name, "ratio": ratio,
                          "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
                          "n": cell.n if cell else 0, "paper_mean": ref[0] if ref else None,
                          "paper_std": ref[1] if ref else None,
-                         "diff": cell.mean - ref[0] if cell and ref else None})
+                         "diff": cell.mean - ref[0] if cell and ref else None,
+                         "collapsed": len(cell.collapsed) if cell else 0,
+                         "healthy": cell.healthy if cell else None})
     return rows
 
 
@@ -452,3 +455,193 @@ def partner_table(scan: dict[str, Any] | None, results: Iterable[dict[str, Any]]
              "f active units": str(r["f_active_units"]), "best test": best.get(r["name"])}
             for r in sorted(scan["rows"], key=lambda r: (r["label_noise"], r["seed"]))]
     return pd.DataFrame(rows).set_index("run")
+
+
+# --------------------------------------------------------------------------- the book's argument
+#: Readable names of the partner sources of the collapse traces
+#: (:data:`selecmix.experiments.diagnostics.TRACE_SOURCES`).
+SOURCE_NAMES = {"mlp": "MLP g (paper profile)", "official": "official g (ResNet18, train mode)",
+                "random": "random partners"}
+
+
+def trace_counts(traces: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per partner source (every source of :data:`SOURCE_NAMES`, recorded or not): how many traces
+    are recorded (``n``) and in how many f's narrowest layer died in the first epoch (``dead``)."""
+    counts = {s: {"n": 0, "dead": 0} for s in SOURCE_NAMES}
+    for t in traces:
+        c = counts.setdefault(t["source"], {"n": 0, "dead": 0})
+        c["n"] += 1
+        c["dead"] += t.get("first_dead_step") is not None
+    return counts
+
+
+def plot_collapse(traces: Iterable[dict[str, Any]], steps: int | None = None):
+    """The collapse in one figure (at most six panels): one column per partner source (MLP g,
+    official g, random partners), top row the live units of f's 16-unit layer after every update,
+    bottom row the share (%) of the chosen partners that are bias-conflicting samples. One line per
+    recorded (ratio, seed), red where the layer died, blue where it stayed alive; a column without
+    a recorded trace says so. ``steps`` cuts the x axis (default: the whole recorded epoch)."""
+    from matplotlib.lines import Line2D
+
+    traces = list(traces)
+    counts = trace_counts(traces)
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), sharex=True, sharey="row")
+    for col, source in enumerate(SOURCE_NAMES):
+        top, bottom = axes[0, col], axes[1, col]
+        mine = [t for t in traces if t["source"] == source]
+        seeds = sorted({(t["ratio"], t["seed"]) for t in mine})
+        top.set_title(f"{SOURCE_NAMES[source]}\n{len(seeds)} (ratio, seed) runs, {counts[source]['dead']} died",
+                      fontsize=10)
+        if not mine:
+            for ax in (top, bottom):
+                ax.text(0.5, 0.5, "not recorded yet", ha="center", va="center", transform=ax.transAxes, color="gray")
+        for t in mine:
+            rows = t["steps"][:steps] if steps else t["steps"]
+            x = [s["step"] for s in rows]
+            color = "tab:red" if t.get("first_dead_step") is not None else "tab:blue"
+            top.plot(x, [s["active_units"][-1] for s in rows], color=color, lw=1, alpha=0.7)
+            bottom.plot(x, [s["partners_conflicting"] for s in rows], color=color, lw=1, alpha=0.7)
+        bottom.set_xlabel("update of f (log scale)")
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("live units of f's\n16-unit layer")
+    axes[1, 0].set_ylabel("bias-conflicting\npartners (%)")
+    axes[0, 0].set_ylim(-0.5, 16.5)
+    axes[1, 0].set_ylim(0, 100)
+    handles = [Line2D([], [], color="tab:red", label="layer died in the first epoch"),
+               Line2D([], [], color="tab:blue", label="layer stayed alive")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def trace_table(traces: Iterable[dict[str, Any]]):
+    """One row per recorded (ratio, seed); per partner source the update at which f's 16-unit layer
+    died ('alive: k units' when it did not, with its live units at the end of the epoch) and the
+    unbiased test accuracy after the epoch; "–" where that source has no trace. None when no trace
+    is recorded."""
+    import pandas as pd
+
+    by_key: dict[tuple[str, int], dict[tuple[str, str], Any]] = {}
+    for t in traces:
+        row = by_key.setdefault((f"{t['ratio']:g}", t["seed"]), {})
+        name = SOURCE_NAMES.get(t["source"], t["source"]).split(" (")[0]
+        dead = t.get("first_dead_step")
+        row[(name, "layer died at update")] = (str(dead) if dead is not None
+                                               else f"alive: {t['final_active_units'][-1]} units")
+        row[(name, "test (%)")] = f"{t['test_unbiased'][-1]:.1f}" if t.get("test_unbiased") else "–"
+    if not by_key:
+        return None
+    frame = pd.DataFrame(by_key).T
+    names = [SOURCE_NAMES[s].split(" (")[0] for s in SOURCE_NAMES]
+    cols = [(n, c) for n in names for c in ("layer died at update", "test (%)")]
+    frame = frame.reindex(columns=pd.MultiIndex.from_tuples(cols)).astype(object).fillna("–")
+    frame.index = frame.index.set_names(["ratio (%)", "seed"])
+    return frame.sort_index(key=lambda ix: ix.map(float) if ix.name == "ratio (%)" else ix)
+
+
+def conflicting_share(traces: Iterable[dict[str, Any]], source: str, step: int) -> float | None:
+    """Mean share (%) of bias-conflicting partners at update ``step`` over the traces of ``source``."""
+    vals = [s["partners_conflicting"] for t in traces if t["source"] == source
+            for s in t["steps"] if s["step"] == step]
+    return mean(vals) if vals else None
+
+
+def table1_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
+    """Table 1 at the column width: one row per method, per ratio 'ours' (mean ± std over every run,
+    n and, where runs collapsed, how many) and the paper's number -- 8 columns for the four ratios.
+    Cells with collapsed runs have their others' mean in :func:`collapsed_frame` (the one rule)."""
+    import pandas as pd
+
+    data: dict[str, dict[tuple[str, str], str]] = {}
+    for r in comparison_rows(results, dataset, table):
+        col = f"{r['ratio']:g} %"
+        cell = data.setdefault(r["method"], {})
+        if r["n"]:
+            spread = f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""
+            coll = f"; {r['collapsed']} collapsed" if r["collapsed"] else ""
+            cell[(col, "ours")] = f"{r['ours_mean']:.2f}{spread} ({r['n']}{coll})"
+        else:
+            cell[(col, "ours")] = "not run"
+        cell[(col, "paper")] = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "–"
+    frame = pd.DataFrame(data).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame.fillna("–")
+
+
+def collapsed_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
+    """The cells with a collapsed run (:func:`selecmix.experiments.tables.collapsed_cells`): the mean
+    over every run and, labelled, the mean of the others, each with its difference from the paper."""
+    import pandas as pd
+
+    from ..experiments.tables import collapsed_cells
+
+    rows = collapsed_cells(results, dataset, table)
+    return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
+
+
+def scale_margins(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist") -> dict[str, float] | None:
+    """SelecMix's (V+Ours) best-test margin over Vanilla at ``ratio``, with the official double-scaled
+    and with clean inputs, over every run of the seeds both scales have (collapsed ones included,
+    the one rule); also the four means. None until both scales are recorded for both methods."""
+    ours = [r for r in results if r["dataset"] == dataset and float(r["ratio"]) == ratio]
+    out = {}
+    for method in ("vanilla", "selecmix"):
+        seeds = {r["seed"] for r in ours if r["label"] == f"{method}-scaleclean"}
+        for scale, label in (("official", method), ("clean", f"{method}-scaleclean")):
+            vals = [r["best_test_unbiased"] for r in ours if r["label"] == label and r["seed"] in seeds]
+            if not vals:
+                return None
+            out[f"{method}_{scale}"] = mean(vals)
+    out["margin_official"] = out["selecmix_official"] - out["vanilla_official"]
+    out["margin_clean"] = out["selecmix_clean"] - out["vanilla_clean"]
+    return out
+
+
+#: Seconds per epoch relative to Vanilla of the four further Table 1 methods, measured once on a
+#: 2-core machine (full-scale Colored MNIST, one thread, shared with other runs).
+MEASURED_COST = {"DFA": 1.4, "EnD": 1.3, "HEX": 2.2, "ReBias": 7.6}
+
+
+def method_costs(benchmark: dict[str, Any] | None = None):
+    """Cost of each further method relative to Vanilla: from a recorded ``python -m selecmix
+    benchmark`` output when one is given (its per-method seconds per epoch), else the one-off
+    measurement :data:`MEASURED_COST`. Returns (DataFrame, where the numbers come from)."""
+    import pandas as pd
+
+    if benchmark and isinstance(benchmark.get("methods"), dict) and "vanilla" in benchmark["methods"]:
+        sec = {m: v["seconds_per_epoch"] if isinstance(v, dict) else v for m, v in benchmark["methods"].items()}
+        base = sec["vanilla"]
+        names = {**DISPLAY, "dfa": "DFA", "end": "EnD", "hex": "HEX", "rebias": "ReBias"}
+        rows = {names.get(m, m): {"seconds per epoch": round(s, 1), "x Vanilla": round(s / base, 1)} for m, s in sec.items()}
+        return pd.DataFrame(rows).T, f"recorded benchmark ({benchmark.get('device', 'device not recorded')})"
+    rows = {m: {"x Vanilla (seconds per epoch)": v} for m, v in MEASURED_COST.items()}
+    return pd.DataFrame(rows).T, "measured once on a 2-core machine, one thread, under load"
+
+
+def rows_frame(rows: list[dict[str, Any]]):
+    """Rows of :func:`selecmix.experiments.tables.comparison_rows` (or :func:`table6_rows`) at the
+    column width, by the one rule: per ratio 'ours' (mean ± std over every run, n, and the collapsed
+    count with, labelled, the others' mean), the paper's number and the difference; "not run" where
+    no full-scale result exists."""
+    import pandas as pd
+
+    data: dict[str, dict[tuple[str, str], str]] = {}
+    for r in rows:
+        col = f"{r['ratio']:g} %"
+        cell = data.setdefault(r["method"], {})
+        if r["n"]:
+            spread = f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""
+            extra = ""
+            if r.get("collapsed"):
+                h = r.get("healthy")
+                extra = f"; {r['collapsed']} collapsed, others {h.short()}" if h else f"; all collapsed"
+            cell[(col, "ours")] = f"{r['ours_mean']:.2f}{spread} ({r['n']}{extra})"
+        else:
+            cell[(col, "ours")] = "not run"
+        cell[(col, "paper")] = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "–"
+        cell[(col, "diff")] = f"{r['diff']:+.2f}" if r.get("diff") is not None else ""
+    frame = pd.DataFrame(data).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame.fillna("–")

@@ -325,3 +325,38 @@ def live_frame(runs: dict[str, dict[str, Any]]):
             "best-test conflicting": "best_test_conflicting", "last-epoch conflicting": "last_test_conflicting"}
     frame = pd.DataFrame({name: {c: r.get(k) for c, k in cols.items()} for name, r in runs.items()}).T
     return frame.astype(float).round(1)
+
+
+def live_run(method: str, splits, out, **overrides) -> dict[str, Any]:
+    """One live fast run of the chapter, checkpointed in ``out`` (:func:`selecmix.book.work_dir`):
+    a finished run is read back, an interrupted one resumes from its last epoch. One torch thread,
+    no progress bar."""
+    from ..config import make_config
+    from ..train import train
+    from . import one_thread, quiet
+
+    with quiet(), one_thread():
+        return train(make_config("cmnist", 1.0, method, **overrides), out=out, resume=True, splits=splits,
+                     progress=False)
+
+
+def table4_frame(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist"):
+    """Table 4 at one ratio, both protocols, by the one rule: per row the paper's (best-test)
+    number, ours best-test and ours last-epoch ('mean ± std (n)' over every run, with the collapsed
+    count and, labelled, the others' mean where runs collapsed); "not run" where nothing is recorded."""
+    import pandas as pd
+
+    from ..experiments.tables import aggregate, comparison_rows, format_runs
+
+    mine = [r for r in results if r["dataset"] == dataset]
+    cells = {key: aggregate(mine, key) for key in ("best_test_unbiased", "last_test_unbiased")}
+    rows = {}
+    for r in comparison_rows(mine, dataset, "4"):
+        if not math.isclose(r["ratio"], ratio):
+            continue
+        row = {"paper (best-test)": f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}" if r["paper_mean"] is not None else "–"}
+        for name, key in (("ours: best-test", "best_test_unbiased"), ("ours: last-epoch", "last_test_unbiased")):
+            cell = cells[key].get((r["label"], ratio))
+            row[name] = format_runs(cell.values, cell.collapsed) if cell else "not run"
+        rows[r["method"]] = row
+    return pd.DataFrame(rows).T

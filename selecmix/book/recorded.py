@@ -254,3 +254,68 @@ def display_name(label: str) -> str:
 
 def main_history(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [h for h in result["history"] if h.get("stage", "main") == "main"]
+
+
+# --------------------------------------------------------------------------- the verdict
+def verdict_frame(results: list[dict[str, Any]], dataset: str = "cmnist",
+                  labels: Sequence[str] = ("selecmix", "lff_selecmix")):
+    """Table 1's verdict, generated from the result files: per method and ratio, ours by the one
+    rule (:func:`~selecmix.experiments.tables.format_runs`: mean ± std over every run with n and,
+    where runs collapsed, their count and, labelled, the others' mean), the paper's number, the
+    difference (every run) and the collapsed count. The remedy's row (:data:`REMEDY_LABEL`) joins
+    once its runs exist. Columns: 5; rows: one per recorded (method, ratio)."""
+    import pandas as pd
+
+    from ..experiments.paper import REMEDY_LABEL
+    from ..experiments.tables import aggregate, comparison_rows
+
+    cells = aggregate([r for r in results if r["dataset"] == dataset])
+    rows = []
+    for r in comparison_rows(results, dataset, "1"):
+        if r["label"] not in (*labels, REMEDY_LABEL) or (r["label"] == REMEDY_LABEL and not r["n"]):
+            continue
+        cell = cells.get((r["label"], r["ratio"]))
+        name = "V+Ours, random warm-up (this book's remedy)" if r["label"] == REMEDY_LABEL else r["method"]
+        rows.append({"method": name, "ratio (%)": f"{r['ratio']:g}",
+                     "ours: mean ± std (n)": format_runs(cell.values, cell.collapsed) if cell else "not run",
+                     "paper": f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}" if r["paper_mean"] is not None else "–",
+                     "diff": f"{r['diff']:+.2f}" if r["diff"] is not None else "",
+                     "collapsed": r["collapsed"] if r["n"] else ""})
+    return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
+
+
+def collapse_count(results: list[dict[str, Any]], dataset: str = "cmnist", label: str = "selecmix",
+                   table: str = "1") -> dict[str, int]:
+    """How many of a label's runs in a paper table's cells (the paper's trials per cell) collapsed:
+    ``{"runs": .., "collapsed": .., "cells": ..}`` -- the one count every page quotes."""
+    from ..experiments.tables import comparison_rows
+
+    rows = [r for r in comparison_rows(results, dataset, table) if r["label"] == label and r["n"]]
+    return {"runs": sum(r["n"] for r in rows), "collapsed": sum(r["collapsed"] for r in rows), "cells": len(rows)}
+
+
+def remedy_scan_files(folder=None) -> list[Path]:
+    """Recorded first-epoch scans of the remedy (files under ``investigations`` whose name holds
+    ``remedy`` or ``warm``), oldest name first; empty until one is recorded."""
+    folder = Path(folder) if folder is not None else results_folder("investigations")
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if "remedy" in p.name or "warm" in p.name)
+
+
+def glue(name: str, value: Any, digits: int | None = None) -> Any:
+    """Hand a number (or a short text) to the page's prose: MyST-NB's ``glue`` when the book is being
+    built (the prose writes ``{glue:}`name```), silently nothing in a plain Jupyter / Colab kernel.
+    ``digits`` rounds a float first. Text is glued as Markdown (``{glue:md}`name```)."""
+    if digits is not None and value is not None:
+        value = round(float(value), digits)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:            # Colab without MyST-NB: the prose is not rendered there
+        return value
+    if isinstance(value, str):
+        from IPython.display import Markdown
+        _glue(name, Markdown(value), display=False)
+    else:
+        _glue(name, value, display=False)
+    return value
