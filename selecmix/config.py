@@ -36,6 +36,9 @@ ARCHS = ("mlp", "resnet18", "resnet18_cifar")               # f_arch, g_arch (se
 INPUT_SCALES = ("official", "clean")
 G_OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+#: The fields with a fixed set of values (checked by :meth:`Config.validate`).
+CHOICES = {"dataset": DATASETS, "method": METHODS, "profile": PROFILES, "similarity": SIMILARITIES, "pairs": PAIR_SETS,
+           "input_scale": INPUT_SCALES, "g_similarity_mode": G_MODES, "g_optimizer": G_OPTIMIZERS}
 PAPER_RATIOS = {"cmnist": (0.5, 1.0, 2.0, 5.0), "cifar10c": (0.5, 1.0, 2.0, 5.0), "bffhq": (0.5,)}
 
 
@@ -115,27 +118,19 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise ValueError naming the bad field and the accepted values."""
-        _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
-        _check(self.method in METHODS, f"unknown method {self.method!r}; choose one of {METHODS}")
-        _check(self.profile in PROFILES, f"unknown profile {self.profile!r}; choose one of {PROFILES}")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            _check(value in allowed, f"unknown {name} {value!r}; choose one of {allowed}")
         _check(0 < self.ratio < 100, f"ratio {self.ratio} is out of range: the bias-conflicting ratio is "
                "given in percent and must lie strictly between 0 and 100 (the paper uses 0.5, 1, 2, 5)")
         _check(0 <= self.label_noise < 100, f"label_noise {self.label_noise} is out of range: give beta in "
                "percent, 0 <= beta < 100 (the paper uses 0.5, 1, 2, 5)")
-        _check(self.similarity in SIMILARITIES,
-               f"unknown similarity {self.similarity!r}; choose one of {SIMILARITIES}")
-        _check(self.pairs in PAIR_SETS, f"unknown pair set {self.pairs!r}; choose one of {PAIR_SETS}")
-        _check(self.input_scale in ("official", "clean"),
-               f"unknown input_scale {self.input_scale!r}; choose 'official' or 'clean'")
         _check(1 <= self.severity <= 5, f"severity {self.severity} is out of range 1..5")
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 2 and self.large_batch >= self.batch_size and
                self.large_batch % self.batch_size == 0,
                f"large_batch ({self.large_batch}) must be a multiple of batch_size ({self.batch_size}) >= 2")
-        _check(self.g_similarity_mode in G_MODES,
-               f"unknown g_similarity_mode {self.g_similarity_mode!r}; choose one of {G_MODES}")
         _check(self.random_warmup_pools >= 0, f"random_warmup_pools must be >= 0, got {self.random_warmup_pools}")
-        _check(self.g_optimizer in ("adam", "sgd"), f"unknown g_optimizer {self.g_optimizer!r}; use adam or sgd")
         return self
 
 

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from .data import BiasedDataset, InputPipeline
+from .models import MLP
 
 
 @torch.no_grad()
@@ -83,6 +84,7 @@ def bias_probe(features_train: torch.Tensor, b_train: torch.Tensor, features_tes
                b_test: torch.Tensor, seed: int = 0) -> float:
     """Table 3: accuracy (percent) of a linear classifier predicting the *bias* label from frozen
     features (a multinomial logistic regression on standardised training features)."""
+    # scikit-learn takes about a second to import and only the probes need it
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -98,8 +100,6 @@ def active_units(model: torch.nn.Module, images: torch.Tensor) -> list[int] | No
     least one of ``images`` (already through the input pipeline). A layer with 0 active units is
     dead: nothing reaches the classifier and no gradient flows back, so training cannot recover
     (the "dying ReLU" collapse). ``None`` for other architectures."""
-    from .models import MLP
-
     if not isinstance(model, MLP):
         return None
     was_training = model.training

@@ -14,7 +14,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class MLP(nn.Module):
+class Classifier(nn.Module):
+    """A ``body`` and a linear ``fc``: ``features`` gives the body's output, ``forward`` the logits."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class MLP(Classifier):
     """Flatten, then Linear-ReLU layers; ``features`` gives the last hidden layer, ``fc`` the logits."""
 
     def __init__(self, in_dim: int = 3 * 28 * 28, hidden: tuple[int, ...] = (100, 100, 16), num_classes: int = 10):
@@ -27,14 +37,8 @@ class MLP(nn.Module):
         self.feature_dim = d
         self.fc = nn.Linear(d, num_classes) if num_classes else nn.Identity()
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
-
-
-class ResNet18(nn.Module):
+class ResNet18(Classifier):
     """torchvision ResNet18 (random init) with ``features`` / ``fc`` split like :class:`MLP`.
 
     ``cifar_stem=True`` swaps the 7x7/stride-2 stem and max-pool for a 3x3/stride-1 conv, the
@@ -43,7 +47,7 @@ class ResNet18(nn.Module):
 
     def __init__(self, num_classes: int = 10, cifar_stem: bool = False):
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models import resnet18   # here: torchvision's import is slow, and MLP runs never need it
 
         net = resnet18(weights=None, num_classes=max(num_classes, 1))
         if cifar_stem:
@@ -54,17 +58,12 @@ class ResNet18(nn.Module):
         net.fc = nn.Identity()
         self.body = net
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
-
-
-def make_classifier(arch: str, num_classes: int = 10) -> nn.Module:
-    """The debiased model ``f`` (and the biased models of LfF / JTT): ``mlp`` or ``resnet18``."""
+def make_classifier(arch: str, num_classes: int = 10, hidden: tuple[int, ...] = (100, 100, 16)) -> Classifier:
+    """The debiased model ``f`` (and the biased models of LfF / JTT): ``mlp`` (``hidden`` widths) or
+    ``resnet18`` / ``resnet18_cifar``; ``num_classes = 0``: no fc (a backbone)."""
     if arch == "mlp":
-        return MLP(num_classes=num_classes)
+        return MLP(hidden=hidden, num_classes=num_classes)
     if arch in ("resnet18", "resnet18_cifar"):
         return ResNet18(num_classes, cifar_stem=arch == "resnet18_cifar")
     raise ValueError(f"unknown architecture {arch!r}; choose 'mlp', 'resnet18' or 'resnet18_cifar'")
@@ -75,12 +74,7 @@ class ContrastiveModel(nn.Module):
 
     def __init__(self, arch: str = "mlp", out_dim: int = 128):
         super().__init__()
-        if arch == "mlp":
-            self.backbone = MLP(hidden=(100, 100, 100), num_classes=0)
-        elif arch in ("resnet18", "resnet18_cifar"):
-            self.backbone = ResNet18(num_classes=0, cifar_stem=arch == "resnet18_cifar")
-        else:
-            raise ValueError(f"unknown g architecture {arch!r}; choose 'mlp', 'resnet18' or 'resnet18_cifar'")
+        self.backbone = make_classifier(arch, 0, hidden=(100, 100, 100))
         d = self.backbone.feature_dim
         self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, out_dim))
 

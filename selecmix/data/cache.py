@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -16,6 +14,7 @@ from typing import Any, Callable
 import torch
 
 from ..config import cache_dir
+from ..records import atomic_torch_save
 from .dataset import BiasedDataset, BiasedSplits
 
 CACHE_VERSION = 1
@@ -51,15 +50,7 @@ def _save(splits: BiasedSplits, path: Path) -> None:
                       "info": json.dumps({"name": ds.name, "split": ds.split, "num_classes": ds.num_classes,
                                           "class_names": ds.class_names, "bias_names": ds.bias_names})}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(blob, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_torch_save(blob, path)
     except OSError as err:
         warnings.warn(f"could not cache the dataset in {path.parent} ({err}); set SELECMIX_CACHE to a "
                       "writable folder to avoid rebuilding it every time")

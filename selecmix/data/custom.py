@@ -12,11 +12,14 @@ to learn and a check of the easy-to-learn assumption.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..config import Config, make_config
 from . import BiasedDataset, BiasedSplits
@@ -140,11 +143,6 @@ def write_dfa_folder(splits: BiasedSplits, root, dataset: str = "cmnist", ratio:
     ``root/dataset``. Labels are the *training* labels ``y`` (noisy ones included). A marker
     file records what was written, so writing the same splits again returns at once.
     """
-    import hashlib
-
-    import numpy as np
-    from PIL import Image
-
     ratio = float(ratio if ratio is not None else splits.meta.get("ratio", 1.0))
     base = Path(root) / dataset
     digest = hashlib.sha256()

@@ -132,8 +132,9 @@ class Method:
 
     name = "vanilla"
 
-    def __init__(self, ctx: Context, mixer: Mixer | None = None):
+    def __init__(self, ctx: Context, mixer: Mixer | None = None, name: str | None = None):
         self.ctx, self.cfg, self.mixer = ctx, ctx.cfg, mixer
+        self.name = name or self.name
         self.f = make_classifier(self.cfg.f_arch, ctx.num_classes).to(ctx.device)
         self.opt_f = adam(self.f, self.cfg.lr, self.cfg.weight_decay)
         self.observer = None          # optional callback after each update of f (see train(on_step=))

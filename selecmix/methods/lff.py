@@ -47,8 +47,8 @@ class LfF(Method):
 
     name = "lff"
 
-    def __init__(self, ctx: Context, mixer: Mixer | None = None):
-        super().__init__(ctx, mixer)
+    def __init__(self, ctx: Context, mixer: Mixer | None = None, name: str | None = None):
+        super().__init__(ctx, mixer, name)
         self.b_model = make_classifier(self.cfg.f_arch, ctx.num_classes).to(ctx.device)
         self.opt_b = adam(self.b_model, self.cfg.lr, self.cfg.weight_decay)
         labels = ctx.splits.train.y.to(ctx.device)

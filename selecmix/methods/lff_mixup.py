@@ -5,6 +5,4 @@ from .mixup import MixupMixer
 
 
 def build(ctx: Context) -> Method:
-    method = LfF(ctx, MixupMixer(ctx))
-    method.name = "lff_mixup"
-    return method
+    return LfF(ctx, MixupMixer(ctx), "lff_mixup")

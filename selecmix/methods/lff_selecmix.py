@@ -8,6 +8,4 @@ from .selecmix import SelecMixMixer
 
 
 def build(ctx: Context) -> Method:
-    method = LfF(ctx, SelecMixMixer(ctx))
-    method.name = "lff_selecmix"
-    return method
+    return LfF(ctx, SelecMixMixer(ctx), "lff_selecmix")

@@ -29,6 +29,4 @@ class LisaMixer(Mixer):
 
 
 def build(ctx: Context) -> Method:
-    method = Method(ctx, LisaMixer(ctx))
-    method.name = "lisa"
-    return method
+    return Method(ctx, LisaMixer(ctx), "lisa")

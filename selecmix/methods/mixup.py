@@ -18,6 +18,4 @@ class MixupMixer(Mixer):
 
 def build(ctx: Context) -> Method:
     """Vanilla + mixup: ``lambda_base = 0``, ``lambda_ours = 1`` (f sees only mixed samples)."""
-    method = Method(ctx, MixupMixer(ctx))
-    method.name = "mixup"
-    return method
+    return Method(ctx, MixupMixer(ctx), "mixup")

@@ -42,7 +42,20 @@ def g_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
     return adam(model, cfg.g_lr, cfg.g_weight_decay)
 
 
-class ContrastiveSource:
+class SimilaritySource:
+    """Where SelecMix's partners come from: ``similarity(pool)`` scores every pair of the pool and
+    Eq. 4 / 5 pick the partners from it; ``train_step`` (where ``trainable``) updates the model behind it."""
+
+    trainable = False
+
+    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
+        return pairs_from_similarity(self.similarity(pool), pool.y, kind)
+
+    def modules(self):
+        return {}
+
+
+class ContrastiveSource(SimilaritySource):
     """``g`` trained with GSC (Eq. 3) or SC (Eq. 2); similarity = cosine of its embeddings."""
 
     trainable = True
@@ -66,9 +79,6 @@ class ContrastiveSource:
         z = self.embed(pool.x_g)
         return z @ z.T
 
-    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
-        return pairs_from_similarity(self.similarity(pool), pool.y, kind)
-
     def train_step(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
         return g_step(self.g, self.opt, pool.x_g[batch], pool.y[batch], self.ctx.cfg, self.loss_name)
 
@@ -76,7 +86,7 @@ class ContrastiveSource:
         return {"g": self.g, "opt_g": self.opt}
 
 
-class GCESource:
+class GCESource(SimilaritySource):
     """LfF's biased classifier (GCE loss, f's architecture and input) as the similarity source."""
 
     trainable = True
@@ -94,9 +104,6 @@ class GCESource:
         self.model.train()
         return sim
 
-    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
-        return pairs_from_similarity(self.similarity(pool), pool.y, kind)
-
     def train_step(self, pool: Pool, batch: torch.Tensor) -> torch.Tensor:
         loss = gce_loss(self.model(pool.x[batch]), pool.y[batch], self.ctx.cfg.q)
         self.opt.zero_grad(set_to_none=True)
@@ -108,10 +115,8 @@ class GCESource:
         return {"gce_model": self.model, "opt_gce": self.opt}
 
 
-class BiasLabelSource:
+class BiasLabelSource(SimilaritySource):
     """Ground-truth bias labels as the similarity (no model to train)."""
-
-    trainable = False
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -119,26 +124,17 @@ class BiasLabelSource:
     def partners(self, pool: Pool, kind: str) -> torch.Tensor:
         return bias_label_pairs(pool.y, pool.b, kind, self.ctx.gen)
 
-    def modules(self):
-        return {}
 
-
-class RandomSource:
+class RandomSource(SimilaritySource):
     """Random partners: every candidate of the pair kind equally likely (uniform random scores,
     then Eqs. 4 / 5's masked arg-min / arg-max). Its own generator, seeded from the run's seed,
     leaves the run's coin and lambda stream as it is."""
 
-    trainable = False
-
     def __init__(self, ctx: Context):
         self.gen = torch.Generator().manual_seed(ctx.cfg.seed + 7919)
 
-    def partners(self, pool: Pool, kind: str) -> torch.Tensor:
-        scores = torch.rand(len(pool.y), len(pool.y), generator=self.gen).to(pool.y.device)
-        return pairs_from_similarity(scores, pool.y, kind)
-
-    def modules(self):
-        return {}
+    def similarity(self, pool: Pool) -> torch.Tensor:
+        return torch.rand(len(pool.y), len(pool.y), generator=self.gen).to(pool.y.device)
 
     def state(self):
         return {"gen": self.gen.get_state()}
@@ -288,6 +284,4 @@ def pretrain_source(ctx: Context, aux, epochs: int) -> None:
 
 def build(ctx: Context) -> Method:
     """V+Ours: ``lambda_base = 0``, ``lambda_ours = 1`` -- f is updated with CE on the mixed batch only."""
-    method = Method(ctx, SelecMixMixer(ctx))
-    method.name = "selecmix"
-    return method
+    return Method(ctx, SelecMixMixer(ctx), "selecmix")
