@@ -60,6 +60,9 @@ RUN = {"LfF.base_loss": dict(method="lff"), "losses.gce_loss": dict(method="lff"
        "losses.supcon_loss": dict(method="selecmix", similarity="sc"),
        "SelecMixMixer.setup": dict(method="selecmix", g_pretrain_epochs=1),
        "pretrain_source": dict(method="selecmix", g_pretrain_epochs=1),
+       "dfa_loss": dict(method="dfa"), "end_regularisers": dict(method="end"),
+       "hsic_unbiased": dict(method="rebias"), "ReBias.f_step": dict(method="rebias"),
+       "project_out": dict(method="hex"), "HEX.base_loss": dict(method="hex"),
        "add_label_noise": "build", "colorize": "build", "pattern_mnist": "build", "probe_bias": "probe"}
 
 
