@@ -181,3 +181,73 @@ def build_result(cfg: Config, history: list[dict[str, Any]], wall: float, device
                       valid_selected_test_unbiased=by_valid["test"]["unbiased"])
     result["history"] = history
     return _clean(result)
+
+
+# --------------------------------------------------------------------------- run locks
+class RunLocked(RuntimeError):
+    """Another live process holds the run's lock file (it is training the run now)."""
+
+    def __init__(self, lock: Path, holder: dict[str, Any]):
+        self.lock, self.holder = lock, holder
+        super().__init__(
+            f"run is being trained by pid {holder.get('pid')} on {holder.get('host')} since {holder.get('time')} "
+            f"(lock file {lock}); wait for it, or delete the lock file if that process is gone")
+
+
+def lock_path(checkpoint: str | os.PathLike) -> Path:
+    """The lock file of a run: ``<checkpoint>.lock``, beside its checkpoint."""
+    return Path(str(checkpoint) + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # alive, owned by someone else
+        return True
+    return True
+
+
+def _read_lock(lock: Path) -> dict[str, Any]:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def acquire_lock(checkpoint: str | os.PathLike, notice=print) -> Path:
+    """Create the run's lock file atomically (``O_EXCL``) holding pid, host and time; return its
+    path. A lock left by a dead process on this host is taken over (with a ``notice``); a live
+    holder, or one on another host, raises :class:`RunLocked`."""
+    lock = lock_path(checkpoint)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    host = platform.node()
+    me = {"pid": os.getpid(), "host": host, "time": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(lock)
+            pid = holder.get("pid")
+            if holder.get("host") == host and isinstance(pid, int) and not _pid_alive(pid):
+                notice(f"taking over the stale lock {lock} (pid {pid} on {host} is gone)")
+                try:
+                    os.remove(lock)
+                except FileNotFoundError:
+                    pass
+                continue
+            raise RunLocked(lock, holder) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        return lock
+    raise RunLocked(lock, _read_lock(lock))
+
+
+def release_lock(lock: Path) -> None:
+    """Remove a lock file this process holds (left alone if another process took it over)."""
+    if _read_lock(lock).get("pid") in (os.getpid(), None):
+        try:
+            os.remove(lock)
+        except FileNotFoundError:
+            pass

@@ -57,14 +57,14 @@ def test_train_then_table_and_status(tmp_path, capsys):
 
 def test_sweep_dry_run_lists_runs(capsys):
     assert main(["sweep", "--plan", "table4", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
-    text = capsys.readouterr().out
+    text = "".join(capsys.readouterr())
     assert "5 runs in the plan" in text and "--pairs A" in text and "lff_mixup" in text
 
 
 def test_sweep_methods_filter_and_jtt_only_at_table7_ratios(capsys):
     assert main(["sweep", "--plan", "table1", "--ratios", "0.5", "1", "--seeds", "0", "--methods", "jtt", "vanilla",
                  "--dry-run", "--out", "/tmp/none"]) == 0
-    text = capsys.readouterr().out
+    text = "".join(capsys.readouterr())
     # vanilla at both ratios, JTT only at 1 % (Table 7 has no 0.5 % column)
     assert "3 runs in the plan" in text
     assert "--ratio 0.5 --method vanilla" in text and "--ratio 1 --method jtt" in text
@@ -73,7 +73,7 @@ def test_sweep_methods_filter_and_jtt_only_at_table7_ratios(capsys):
 
 def test_sweep_scale_plan_feeds_clean_inputs(capsys):
     assert main(["sweep", "--plan", "scale", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
-    text = capsys.readouterr().out
+    text = "".join(capsys.readouterr())
     assert "3 runs in the plan" in text and text.count("--input-scale clean") == 3
 
 

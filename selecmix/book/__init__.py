@@ -8,8 +8,11 @@ read from, so a reader always knows what produced the numbers below it.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -59,11 +62,37 @@ def setup(notebook: str, seed: int = 0) -> torch.device:
     return dev
 
 
+def runs_folder() -> Path:
+    """Where chapters keep their live runs: ``SELECMIX_RUNS`` if set (e.g. a Google Drive folder on
+    Colab, so runs survive a disconnect), else ``/content/selecmix-runs`` on Colab, else
+    ``book/.selecmix`` in the checkout."""
+    env = os.environ.get("SELECMIX_RUNS")
+    if env:
+        return Path(env).expanduser()
+    return Path("/content/selecmix-runs") if COLAB_CLONE.exists() else REPO_ROOT / "book" / ".selecmix"
+
+
+@lru_cache(maxsize=1)
+def code_key() -> str:
+    """``<package version>-<hash>``: the hash covers the source of the method and its training loop
+    (every ``selecmix/**/*.py`` except the book and experiment helpers, which train nothing), so
+    results cached by an older version of that code are never read back."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.parts[0] in ("book", "experiments"):
+            continue
+        digest.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"{__version__}-{digest.hexdigest()[:12]}"
+
+
 def work_dir(name: str) -> Path:
-    """A folder for a chapter's live runs and checkpoints (``book/.selecmix/<name>``; on Colab
-    ``/content/selecmix-runs/<name>`` -- mount Google Drive there to survive a disconnect)."""
-    base = Path("/content/selecmix-runs") if COLAB_CLONE.exists() else REPO_ROOT / "book" / ".selecmix"
-    path = base / name
+    """A folder for a chapter's live runs and checkpoints: ``<runs folder>/<code key>/<name>``
+    (:func:`runs_folder`, :func:`code_key`). Train into it with ``out=work_dir(...)`` and
+    ``resume=True``: an interrupted run continues from its last epoch, a finished one is read back
+    -- but only by the same code."""
+    path = runs_folder() / code_key() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

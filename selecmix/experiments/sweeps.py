@@ -3,22 +3,30 @@
 Each plan lists the runs behind one table or figure of the paper; ``python -m selecmix sweep
 --plan table1 --out book/results`` trains the missing ones, a few processes at a time (one CPU
 thread each), skipping runs whose result file exists -- so an interrupted sweep just resumes
-(each run also resumes from its own checkpoint).
+(each run also resumes from its own checkpoint). ``--print-commands`` hands the same runs to
+another engine (GNU parallel, a Slurm job array: one command a line), ``--shard i/n`` takes a
+slice of the plan, and every ``train`` holds a lock file beside its checkpoint, so sweeps and
+engines sharing a results folder never train the same run twice at once.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import PAPER_RATIOS, make_config
+from ..config import PAPER_RATIOS, REMEDY, make_config
 from ..records import result_path, run_name
-from ..config import REMEDY
 from .tables import table_seeds
+
+#: Exit status of ``train`` when another process holds the run's lock (the run is skipped).
+LOCKED_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,10 @@ class Run:
         return make_config(self.dataset, self.ratio, self.method, profile, seed=self.seed, **dict(self.overrides))
 
     def argv(self, profile: str, out: str) -> list[str]:
+        """The ``train`` command of this run: interpreter, ``-m selecmix train``, one thread, resume."""
         args = [sys.executable, "-m", "selecmix", "train", "--dataset", self.dataset, "--ratio", f"{self.ratio:g}",
                 "--method", self.method, "--seed", str(self.seed), "--profile", profile, "--out", out,
-                "--resume", "--no-progress"]
+                "--resume", "--no-progress", "--threads", "1"]
         for key, value in self.overrides:
             args += ["--" + key.replace("_", "-"), str(value)]
         return args
@@ -153,6 +162,15 @@ def progress_markdown(out: str, dataset: str = "cmnist") -> str:
     return "\n".join(lines) + "\n"
 
 
+def with_overrides(runs: list[Run], **overrides) -> list[Run]:
+    """The runs with these config fields set (``None`` values ignored), e.g. ``epochs=1`` for a
+    quick trial of a plan; the run names record them."""
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    if not extra:
+        return runs
+    return [replace(run, overrides=tuple(sorted({**dict(run.overrides), **extra}.items()))) for run in runs]
+
+
 def only_methods(runs: list[Run], methods) -> list[Run]:
     """The runs of the given methods (all runs when ``methods`` is empty)."""
     return [r for r in runs if not methods or r.method in methods]
@@ -162,34 +180,167 @@ def pending(runs: list[Run], out: str, profile: str = "paper") -> list[Run]:
     return [r for r in runs if not result_path(out, r.config(profile)).exists()]
 
 
-def sweep(runs: list[Run], out: str, profile: str = "paper", workers: int = 2, dry_run: bool = False) -> int:
-    """Train the pending runs, ``workers`` processes at a time (one thread each). Returns the
-    number of failed runs; each run's log is ``out/logs/<name>.log``."""
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (1 <= i <= n) as ``(i, n)``; ValueError otherwise."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard {text!r} is not of the form i/n (e.g. 1/4)") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"shard {text!r}: need 1 <= i <= n (shards are numbered 1..n)")
+    return i, n
+
+
+def shard(runs: list[Run], i: int, n: int) -> list[Run]:
+    """Shard ``i`` of ``n`` (1-based) of a plan: every n-th run from the i-th, so the ``n`` shards
+    are disjoint, cover the plan and mix its methods and ratios. Taken over the whole plan (not the
+    pending runs), so every machine computes the same slices whatever it has recorded."""
+    return runs[i - 1::n]
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def command(run: Run, profile: str, out: str) -> str:
+    """One shell-quoted, complete ``train`` command (absolute ``--out``, so it runs from any folder)."""
+    return shlex.join(run.argv(profile, os.path.abspath(out)))
+
+
+def print_commands(runs: list[Run], out: str, profile: str = "paper") -> list[Run]:
+    """Write one command per pending run to stdout (every other message goes to stderr)."""
+    todo = pending(runs, out, profile)
+    _say(f"{len(runs)} runs in the plan, {len(runs) - len(todo)} recorded, {len(todo)} to train "
+         "(one command a line on stdout)")
+    for run in todo:
+        print(command(run, profile, out), flush=True)
+    return todo
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a sweep; the message says how to continue."""
+
+
+@dataclass
+class _Job:
+    run: Run
+    name: str
+    log: Path
+    proc: subprocess.Popen
+    handle: Any
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class SweepState:
+    """The runs of a sweep: left to start, running, done, failed (with logs), skipped."""
+
+    todo: list[Run]
+    running: list[_Job] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, Path]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def counts(self) -> str:
+        return (f"[{len(self.done)} done | {len(self.running)} running | {len(self.todo)} left"
+                + (f" | {len(self.failed)} failed" if self.failed else "") + "]")
+
+
+def _start_job(run: Run, out: str, profile: str) -> _Job:
+    """Start one run's ``train`` in its own session (Ctrl-C reaches the sweep, which stops it)."""
+    name = run_name(run.config(profile))
+    log = Path(out) / "logs" / f"{name}.log"
+    handle = open(log, "a")             # appended: a second sweep never truncates a running run's log
+    handle.write(f"=== {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} "
+                 f"{command(run, profile, out)}\n")
+    handle.flush()
+    proc = subprocess.Popen(run.argv(profile, out), stdout=handle, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"), start_new_session=True)
+    return _Job(run, name, log, proc, handle)
+
+
+def _finish_job(job: _Job, state: SweepState) -> str:
+    """Book a finished job; its one-word outcome."""
+    job.handle.close()
+    state.running.remove(job)
+    code = job.proc.returncode
+    if code == 0:
+        state.done.append(job.name)
+        return "done"
+    if code == LOCKED_EXIT:
+        state.skipped.append(job.name)
+        return "skipped (another process is training it)"
+    state.failed.append((job.name, job.log))
+    return f"FAILED (exit {code}, see {job.log})"
+
+
+def _step(state: SweepState, out: str, profile: str, workers: int, poll: float) -> None:
+    """Start runs up to ``workers``, wait ``poll`` seconds, book the finished ones."""
+    while state.todo and len(state.running) < workers:
+        job = _start_job(state.todo.pop(0), out, profile)
+        state.running.append(job)
+        print(f"{state.counts()} started  {job.name}", flush=True)
+    time.sleep(poll)
+    for job in [j for j in state.running if j.proc.poll() is not None]:
+        outcome = _finish_job(job, state)
+        minutes = (time.perf_counter() - job.started) / 60
+        print(f"{state.counts()} {outcome} {job.name} ({minutes:.1f} min)", flush=True)
+
+
+def _stop(state: SweepState, grace: float = 60.0) -> None:
+    """Interrupt the running jobs (SIGINT: each keeps its last checkpoint), kill any that lingers."""
+    for job in state.running:
+        if job.proc.poll() is None:
+            job.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for job in state.running:
+        try:
+            job.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            job.proc.kill()
+            job.proc.wait()
+        job.handle.close()
+
+
+def _summary(state: SweepState) -> None:
+    print(f"sweep: {len(state.done)} done, {len(state.failed)} failed, {len(state.skipped)} skipped"
+          + (f", {len(state.todo) + len(state.running)} not finished" if state.todo or state.running else ""), flush=True)
+    for name, log in state.failed:
+        print(f"  failed: {name} (log: {log})", flush=True)
+    for name in state.skipped:
+        print(f"  skipped: {name} (being trained by another process; see its lock file)", flush=True)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def sweep(runs: list[Run], out: str, profile: str = "paper", workers: int = 2, dry_run: bool = False,
+          poll: float = 2.0) -> int:
+    """Train the pending runs, ``workers`` processes at a time (one thread each), printing the
+    progress after each start and finish and a final summary. Returns the number of failed runs;
+    each run's log is ``out/logs/<name>.log``. Ctrl-C (or SIGTERM) interrupts the running runs
+    (they keep their checkpoints) and raises :class:`SweepInterrupted`."""
+    if dry_run:
+        print_commands(runs, out, profile)
+        return 0
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     todo = pending(runs, out, profile)
     print(f"{len(runs)} runs in the plan, {len(runs) - len(todo)} recorded, {len(todo)} to train", flush=True)
-    if dry_run:
-        for r in todo:
-            print(" ".join(r.argv(profile, out)[1:]))
-        return 0
-    logs = Path(out) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    active: list[tuple[subprocess.Popen, Run, Any]] = []
-    failed = 0
-    while todo or active:
-        while todo and len(active) < workers:
-            run = todo.pop(0)
-            log = open(logs / f"{run_name(run.config(profile))}.log", "w")
-            proc = subprocess.Popen(run.argv(profile, out) + ["--threads", "1"], stdout=log, stderr=subprocess.STDOUT, env=env)
-            active.append((proc, run, log))
-            print(f"started  {run_name(run.config(profile))}", flush=True)
-        time.sleep(2)
-        for item in list(active):
-            proc, run, log = item
-            if proc.poll() is not None:
-                log.close()
-                active.remove(item)
-                status = "done" if proc.returncode == 0 else f"FAILED ({proc.returncode}, see {log.name})"
-                failed += proc.returncode != 0
-                print(f"{status:<8} {run_name(run.config(profile))}", flush=True)
-    return failed
+    (Path(out) / "logs").mkdir(parents=True, exist_ok=True)
+    state = SweepState(list(todo))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while state.todo or state.running:
+            _step(state, out, profile, workers, poll)
+    except KeyboardInterrupt:
+        stopped = len(state.running)
+        _stop(state)
+        _summary(state)
+        raise SweepInterrupted(f"sweep interrupted: {stopped} running run(s) stopped at their last checkpoint; "
+                               "rerun the same command to continue (finished runs are kept, the others resume)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _summary(state)
+    return len(state.failed)
