@@ -135,7 +135,20 @@ def git_commit() -> str:
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.machine()}, {torch.get_num_threads()} thread(s), {os.cpu_count()} core(s)"
+    return f"cpu: {platform.machine()}{cpu_model()}, {torch.get_num_threads()} thread(s), {os.cpu_count()} core(s)"
+
+
+def cpu_model() -> str:
+    """' (<model name>, avx512)' from /proc/cpuinfo where it exists ('' elsewhere): float kernels
+    differ between CPU families, and so can a run's numbers (see ``python -m selecmix replay``)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    isa = "avx512" if " avx512f" in flags else "avx2" if " avx2" in flags else ""
+    return f" ({', '.join(x for x in (model, isa) if x)})" if model or isa else ""
 
 
 def _command() -> str:

@@ -422,6 +422,34 @@ def cmd_g_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _args_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", help="recorded run names, e.g. cmnist-1pct-selecmix-s0-paper")
+    p.add_argument("--results", default=_RESULTS, help=f"results folder (default: {_RESULTS})")
+    _args_scan_common(p, "replay.json")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..records import read_result
+    from .diagnostics import replay_first_epoch, write_scan
+
+    torch.set_num_threads(args.threads)
+    paths = [Path(args.results) / name.split("-")[0] / f"{name}.json" for name in args.names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"error: no recorded result {', '.join(missing)}; give names of files under {args.results}/<dataset>/",
+              file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    rows = []
+    for path in paths:
+        rows.append(replay_first_epoch(read_result(path)))
+        print({k: rows[-1][k] for k in ("name", "loss_then", "loss_now", "test_then", "test_now", "same")}, flush=True)
+    print(f"wrote {write_scan(args.out, rows, _command_line(), time.perf_counter() - t0, kind='replay')}")
+    return 0
+
+
 def _args_partner_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="+", help="checkpoint files of SelecMix runs (<results>/checkpoints/*.pt)")
     p.add_argument("--pools", type=int, default=20, help="random selection pools averaged (default 20)")
@@ -536,6 +564,8 @@ COMMANDS = {
                      "(mislabelled vs bias-conflicting), from run checkpoints"),
     "trace": (cmd_trace, _args_trace, "V+Ours step by step over its first epoch(s), partners from the MLP g, the "
               "official g or at random (the collapse investigation)"),
+    "replay": (cmd_replay, _args_replay, "retrain the first epoch of recorded runs on this machine and compare "
+               "with the record (are the numbers this machine's?)"),
     "g-scan": (cmd_g_scan, _args_g_scan,
                "pairs found by g of each architecture (MLP vs the official ResNet18) while it trains alone"),
     "reprobe": (cmd_reprobe, _args_reprobe, "recompute Table 3's bias probe and f's active units of recorded runs "

@@ -267,3 +267,23 @@ def trace_path(folder: str | os.PathLike, source: str, ratio: float, seed: int) 
 def read_traces(folder: str | os.PathLike) -> list[dict[str, Any]]:
     """Every recorded trace under ``folder`` (see :func:`trace_path`)."""
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("trace-*.json"))]
+
+
+# --------------------------------------------------------------------------- replaying recorded runs
+def replay_first_epoch(result: dict[str, Any], splits: BiasedSplits | None = None) -> dict[str, Any]:
+    """Retrain the first epoch of a recorded run from its stored config on this machine and
+    compare it with the record: the epoch's mean training loss and unbiased test accuracy, then
+    and now. Same code, seed and data give the same numbers on one machine; across machines (a
+    different CPU and so different float kernels) a method whose pair selection is an arg-max over
+    similarities can part after the first rounding difference, a method without one cannot."""
+    from ..config import from_dict
+
+    cfg = from_dict({**result["config"], "threads": 1})
+    run = train(cfg, splits=splits, progress=False, stop_after=1)
+    then, now = result["history"][0], run["history"][0]
+    return {"name": result["name"], "label": result["label"], "recorded_commit": result.get("commit"),
+            "recorded_device": result.get("device"),
+            "loss_then": then["loss"]["loss"], "loss_now": round(now["loss"]["loss"], 4),
+            "test_then": then["test"]["unbiased"], "test_now": round(now["test"]["unbiased"], 4),
+            "same": round(now["loss"]["loss"], 4) == then["loss"]["loss"]
+                    and round(now["test"]["unbiased"], 4) == then["test"]["unbiased"]}
