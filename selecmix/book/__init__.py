@@ -41,6 +41,16 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def data_label() -> str:
+    """Where raw data is read from, as the banner prints it: a path inside the checkout relative to
+    it, otherwise just "the SELECMIX_DATA folder" (a page never shows a machine's own paths)."""
+    root = Path(data_root()).resolve()
+    try:
+        return str(root.relative_to(REPO_ROOT.resolve()))
+    except ValueError:
+        return "the SELECMIX_DATA folder" if os.environ.get("SELECMIX_DATA") else "torchvision's download folder"
+
+
 def setup(notebook: str, seed: int = 0) -> torch.device:
     """Print the run banner of a chapter, seed torch, set plot defaults; return the device."""
 
@@ -58,7 +68,7 @@ def setup(notebook: str, seed: int = 0) -> torch.device:
             if profile == "fast" else "full-scale runs (the paper's hyperparameters)")
     print(f"selecmix {__version__} | torch {torch.__version__} | device: {dev} ({name})")
     print(f"profile: {profile} -- {kind}")
-    print(f"raw data: {data_root()} (set SELECMIX_DATA to change) | chapter: {notebook}")
+    print(f"raw data: {data_label()} (set SELECMIX_DATA to change) | chapter: {notebook}")
     return dev
 
 

@@ -214,7 +214,7 @@ def draw_lambda_view(ds: BiasedDataset, i: int, k: int, lam: float, fig=None):
     axes[3].set_ylim(0, 1.05)
     axes[3].set_xlabel("class")
     axes[3].set_ylabel("target weight")
-    axes[3].legend(fontsize=7, loc="upper left")
+    axes[3].legend(fontsize=8.5, loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -258,3 +258,64 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
         line["paper (best test)"] = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "–"
         data[name] = line
     return pd.DataFrame(data).T
+
+
+#: The pair sets of Table 5 and the run labels of its two mixing rules.
+TABLE5_PAIRS = {"A (positives)": ("lisa-pairsA", "selecmix-simgt-pairsA"),
+                "B (negatives)": ("lisa-pairsB", "selecmix-simgt-pairsB"),
+                "AB (both)": ("lisa", "selecmix-simgt")}
+
+
+def margin_frame(results: list[dict], ratio: float = 1.0, paper: dict | None = None):
+    """Table 5's comparison in one line per pair set: SelecMix with bias labels minus LISA given
+    the same pairs, from the recorded runs of one ratio (the tables' seeds), at the best test epoch
+    and the last epoch, the paper's margin (best test) beside it, and in how many seeds run with
+    both SelecMix was ahead. Means over every run (:func:`~selecmix.experiments.tables.format_runs`'s rule)."""
+    import pandas as pd
+    from statistics import mean
+
+    from ..experiments.paper import paper_numbers
+
+    paper = paper_numbers("cmnist") if paper is None else paper
+    runs = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
+    rows = {}
+    for name, (lisa, ours) in TABLE5_PAIRS.items():
+        by = {lab: {r["seed"]: r for r in runs if r["label"] == lab} for lab in (lisa, ours)}
+        if not by[lisa] or not by[ours]:
+            rows[name] = {"best test: margin": "not yet recorded"}
+            continue
+        row = {}
+        for col, key in (("best test", "best_test_unbiased"), ("last epoch", "last_test_unbiased")):
+            m = mean(r[key] for r in by[ours].values()) - mean(r[key] for r in by[lisa].values())
+            row[f"{col}: margin"] = round(m, 2)
+        p_ours, p_lisa = paper.get(ours, {}).get(float(ratio)), paper.get(lisa, {}).get(float(ratio))
+        row["paper margin (best test)"] = round(p_ours[0] - p_lisa[0], 2) if p_ours and p_lisa else None
+        both = sorted(set(by[lisa]) & set(by[ours]))
+        won = sum(by[ours][s]["best_test_unbiased"] > by[lisa][s]["best_test_unbiased"] for s in both)
+        row["seeds SelecMix ahead"] = f"{won} of {len(both)}"
+        rows[name] = row
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "pair set"
+    return frame
+
+
+def seed_margin_frame(results: list[dict], ratio: float = 1.0):
+    """Table 5 per seed: for each pair set and seed recorded with both mixing rules, LISA's and
+    SelecMix's (bias labels) unbiased test accuracy at the best test epoch and at the last epoch,
+    and SelecMix's margin. One row per (pair set, seed)."""
+    import pandas as pd
+
+    runs = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
+    rows = {}
+    for name, (lisa, ours) in TABLE5_PAIRS.items():
+        by = {lab: {r["seed"]: r for r in runs if r["label"] == lab} for lab in (lisa, ours)}
+        for seed in sorted(set(by[lisa]) & set(by[ours])):
+            a, b = by[lisa][seed], by[ours][seed]
+            rows[(name, seed)] = {"LISA, best": a["best_test_unbiased"], "SelecMix, best": b["best_test_unbiased"],
+                                  "margin, best": b["best_test_unbiased"] - a["best_test_unbiased"],
+                                  "LISA, last": a["last_test_unbiased"], "SelecMix, last": b["last_test_unbiased"],
+                                  "margin, last": b["last_test_unbiased"] - a["last_test_unbiased"]}
+    frame = pd.DataFrame(rows).T.round(2)
+    if len(frame):
+        frame.index.names = ["pair set", "seed"]
+    return frame

@@ -117,7 +117,7 @@ def draw_gsc_weights(q: float = 0.7, tau: float = 0.2, ax=None, marks: dict[str,
     ax.set_xlabel("cosine similarity of the pair  z_i . z_k")
     ax.set_ylabel("weight of the pair's term")
     ax.set_title("Eq. 3's weight p_ik^q, relative to a pair with s = 1", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=8.5, loc="lower right")
     return ax
 
 
@@ -133,7 +133,7 @@ def gsc_weight_static(qs: Sequence[float] = (0.3, 0.7, 1.0), taus: Sequence[floa
         ax.semilogy(s, np.ones_like(s), color="grey", ls="--", label="SC (q = 0)")
         ax.set_xlabel("cosine similarity of the pair")
         ax.set_title(f"GSC weight for several {name} ({'tau = 0.2' if name == 'q' else 'q = 0.7'})", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8.5, loc="lower right")
         ax.set_ylim(1e-5, 3)
     axes[0].set_ylabel("relative weight of the pair's term")
     fig.tight_layout()
@@ -295,7 +295,7 @@ def plot_similarity_panels(panels: dict[str, dict[str, list[float]]], suptitle: 
         ax.axhline(0, color="grey", lw=0.5)
     axes[0].set_ylabel("mean cosine similarity")
     handles = [plt.Line2D([], [], lw=1.8, label=PAIR_NAMES[k], **PAIR_STYLE[k]) for k in PAIR_KINDS]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=9.5, frameon=False)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -350,27 +350,32 @@ def subsample(ds: BiasedDataset, n: int = 800, seed: int = 0) -> BiasedDataset:
 
 
 def plot_tsne_grid(points: dict[tuple[str, str], tuple[np.ndarray, torch.Tensor]], bias_names: Sequence[str] | None = None,
-                   suptitle: str = ""):
-    """Fig. 4: a grid of t-SNE scatter plots, ``points[(row, column)] = (xy, bias labels)``,
-    coloured by bias label (tab10: one colour per bias value)."""
+                   suptitle: str = "", colors=None, legend_title: str = "bias label (colour)"):
+    """Fig. 4: a grid of t-SNE scatter plots, ``points[(row, column)] = (xy, bias labels)``; each
+    point is drawn in its bias class's Colored MNIST colour
+    (:data:`selecmix.data.colored_mnist.COLORS`, or ``colors``: one RGB row per class)."""
+    from ..data.colored_mnist import COLORS
+
+    palette = np.asarray(COLORS if colors is None else colors, dtype=float)
     rows = list(dict.fromkeys(r for r, _ in points))
     cols = list(dict.fromkeys(c for _, c in points))
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.3 * len(cols), 3.2 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.0 * len(cols) + 1.2, 3.0 * len(rows)), squeeze=False)
     for (row, col), (xy, b) in points.items():
         ax = axes[rows.index(row)][cols.index(col)]
-        ax.scatter(xy[:, 0], xy[:, 1], c=np.asarray(b), cmap="tab10", vmin=-0.5, vmax=9.5, s=4, alpha=0.8)
+        ax.scatter(xy[:, 0], xy[:, 1], c=palette[np.asarray(b)], s=7, alpha=0.9, linewidths=0.2, edgecolors="0.3")
         ax.set_xticks([])
         ax.set_yticks([])
         if rows.index(row) == 0:
             ax.set_title(col, fontsize=9)
         if cols.index(col) == 0:
             ax.set_ylabel(row, fontsize=9)
-    names = list(bias_names) if bias_names else [str(i) for i in range(10)]
-    handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=names[i]) for i in range(len(names))]
-    fig.legend(handles=handles, loc="center right", fontsize=7, title="bias label", title_fontsize=7)
+    names = list(bias_names) if bias_names else [str(i) for i in range(len(palette))]
+    handles = [plt.Line2D([], [], marker="o", ls="", markersize=7, markerfacecolor=palette[i], markeredgecolor="0.3",
+                          label=names[i]) for i in range(len(names))]
+    fig.legend(handles=handles, loc="center right", fontsize=9, title=legend_title, title_fontsize=9, frameon=False)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.1 / fig.get_figwidth(), 1))
     return fig
 
 
@@ -429,3 +434,30 @@ def ranking(probes: dict[tuple[str, float], float], ratio: float) -> str:
     """The models of one ratio ordered by probe accuracy, e.g. ``'GSC 80.0 > LfF 76.6 > SC 71.4'``."""
     row = sorted(((acc, m) for (m, r), acc in probes.items() if r == ratio), reverse=True)
     return " > ".join(f"{m} ({acc:.1f})" for acc, m in row)
+
+
+def sc_vs_gsc_seeds(results, dataset: str = "cmnist", ratio: float = 1.0):
+    """SelecMix (V+Ours) with GSC's ``g`` against SC's, per recorded seed (the tables' seeds): the
+    mean precision of the contradicting positives and negatives it chose over the run, the bias
+    probe of its ``g``, and the unbiased test accuracy of ``f`` (best test epoch, last epoch), with
+    whether ``f`` collapsed (:func:`~selecmix.experiments.tables.is_collapsed`)."""
+    import pandas as pd
+
+    from ..experiments.tables import is_collapsed, table_runs
+    from .ch04_pair_selection import window_mean
+
+    rows = {}
+    for name, label in (("GSC", "selecmix"), ("SC", "selecmix-simsc")):
+        for r in sorted(table_runs(results), key=lambda r: r.get("seed", 0)):
+            if r["label"] != label or r["dataset"] != dataset or float(r["ratio"]) != float(ratio) or r.get("profile") != "paper":
+                continue
+            rows[(name, r["seed"])] = {
+                "positives: precision": round(window_mean(r, "positive_precision"), 1),
+                "negatives: precision": round(window_mean(r, "negative_precision"), 1),
+                "bias probe of g": r.get("aux_bias_probe"),
+                "f, best test": r.get("best_test_unbiased"), "f, last epoch": r.get("last_test_unbiased"),
+                "f collapsed": "yes" if is_collapsed(r) else "no"}
+    frame = pd.DataFrame(rows).T
+    if len(frame):
+        frame.index.names = ["g's loss", "seed"]
+    return frame

@@ -22,7 +22,7 @@ import torch
 
 from ..data import BiasedDataset
 from ..experiments.paper import PAPER_TABLE2
-from ..experiments.tables import format_runs
+from ..experiments.tables import format_runs, table_runs
 from ..mixing import choose_kind, sample_lambda, selecmix_batch
 from ..records import run_label
 from ..selection import (
@@ -258,7 +258,7 @@ def query_figure(walk: Walk, q: int, kind: str, fig=None):
         axes[0].axvline(e - 0.5, color="black", lw=0.3)
     axes[0].set_xlabel("pool sample j (sorted by label)")
     axes[0].set_ylabel(f"similarity to query {q}")
-    axes[0].legend(fontsize=6.5, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
+    axes[0].legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
     for ax, (img, text, colour) in zip(axes[1:], pair_cells(walk, q, kind)):
         show_image(ax, img, text, fontsize=7, color=colour)
     for ax in axes[1 + len(pair_cells(walk, q, kind)):]:
@@ -314,10 +314,13 @@ def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1)
         ax.set_ylabel("%")
     for ax in axes[1]:
         ax.set_xlabel("epoch")
-    axes[0][0].legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 3) or 1
+    rows = -(-len(labels) // ncol)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False, markerscale=3)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.045 * rows, 1, 1))
     return fig
 
 
@@ -407,9 +410,10 @@ def table2_values(results: list[dict], dataset: str = "cmnist", ratio: float = 1
 
 def _table2_cell(results: list[dict], similarity: str, pairs: str, method: str, dataset: str,
                  ratio: float) -> list[dict]:
-    """The recorded runs of one cell of Table 2 (every seed)."""
+    """The recorded runs of one cell of Table 2 (the tables' seeds, :data:`~selecmix.experiments.tables.TABLE_SEEDS`:
+    0-4 on Colored MNIST, the paper's five trials)."""
     label = table2_label(similarity, pairs, method, dataset, ratio)
-    return [r for r in results if r["label"] == label and r["dataset"] == dataset and float(r["ratio"]) == float(ratio)]
+    return [r for r in table_runs(results) if r["label"] == label and r["dataset"] == dataset and float(r["ratio"]) == float(ratio)]
 
 
 def table2_runs(results: list[dict], pairs: str, dataset: str = "cmnist", ratio: float = 1.0,
@@ -495,3 +499,11 @@ def recorded_discovery(results: list[dict], dataset: str = "cmnist", ratio: floa
                         and r.get("seed") == seed and any(aux_series(r, s)[0] for s in STATS)):
                     out[f"{name}, {SOURCE_NAMES[sim]}"] = r
     return out
+
+
+def first_and_whole(results: dict[str, dict]):
+    """Pair discovery of each run in its first epoch and over the whole run (means of the per-epoch
+    statistics, :func:`discovery_summary`): one row per run."""
+    import pandas as pd
+
+    return pd.concat({"epoch 1": discovery_summary(results, 1, 1), "whole run": discovery_summary(results)})

@@ -83,22 +83,63 @@ def split_table(splits) -> "Any":
 
 
 
-def comparison_frame(rows: list[dict[str, Any]]):
+def ours_text(row: dict[str, Any]) -> str:
+    """The 'ours' cell of a :func:`~selecmix.experiments.tables.comparison_rows` row, exactly as
+    :func:`~selecmix.experiments.tables.format_runs` writes it: 'mean ± std (n)' over every run,
+    and where runs collapsed their count and, labelled, the others' mean."""
+    from ..experiments.tables import format_runs
+
+    if not row["n"]:
+        return format_runs([])
+    healthy = row.get("healthy")
+    if not row.get("collapsed"):
+        return format_runs(healthy.values) if healthy is not None else format_runs([row["ours_mean"]] * 1)
+    text = f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}" if row["n"] > 1 else f"{row['ours_mean']:.2f}"
+    if healthy is None:
+        return f"{text} ({row['n']}; all collapsed)"
+    return f"{text} ({row['n']}; {row['collapsed']} collapsed, others {healthy.short()})"
+
+
+def comparison_frame(rows: list[dict[str, Any]], ratios: Sequence[float] | None = None, diff: bool = True):
     """A comparison table (from :func:`selecmix.experiments.tables.comparison_rows`) as a DataFrame with one
-    row per method and, per ratio, 'ours' (mean ± std, n), 'paper' and 'diff'."""
+    row per method and, per ratio, 'ours' (:func:`ours_text`), 'paper' and (``diff=True``) 'diff'.
+    ``ratios`` keeps only those ratios (a narrower table: at most about 8 columns read well)."""
     import pandas as pd
 
     data: dict[str, dict[tuple[str, str], str]] = {}
     for r in rows:
+        if ratios is not None and float(r["ratio"]) not in {float(x) for x in ratios}:
+            continue
         col = f"{r['ratio']:g} %"
         cell = data.setdefault(r["method"], {})
-        spread = f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""
-        cell[(col, "ours (n)")] = f"{r['ours_mean']:.2f}{spread} ({r['n']})" if r["n"] else "not yet recorded"
+        cell[(col, "ours (n)")] = ours_text(r)
         cell[(col, "paper")] = f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}" if r["paper_mean"] is not None else "–"
-        cell[(col, "diff")] = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
+        if diff:
+            cell[(col, "diff")] = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
     frame = pd.DataFrame(data).T
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame
+
+
+def paper_frame(rows: list[dict[str, Any]]):
+    """The paper's numbers of :func:`~selecmix.experiments.tables.comparison_rows` rows: one row per
+    method, one column per ratio ('mean ± std', labelled as the paper's by the caller)."""
+    import pandas as pd
+
+    data: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r["paper_mean"] is not None:
+            data.setdefault(r["method"], {})[f"{r['ratio']:g} %"] = f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}"
+    return pd.DataFrame(data).T
+
+
+def show_code(*sources: str) -> None:
+    """Show source code (``show_code(inspect.getsource(f))``) as a syntax-highlighted Python block:
+    a Markdown fence, which Jupyter and the built book both highlight."""
+    from IPython.display import Markdown, display
+
+    for src in sources:
+        display(Markdown(f"````python\n{src.rstrip()}\n````"))
 
 
 def render_png(draw: Callable[..., Any], values: dict[str, Any]) -> tuple[bytes, str]:
@@ -138,19 +179,23 @@ def figure_explorer(draw: Callable[..., Any], **controls):
 
 def curves(results: dict[str, dict], metrics: Sequence[str] = ("unbiased", "conflicting"), split: str = "test",
            title: str = ""):
-    """Accuracy over epochs, one panel per metric, one line per run."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.4), squeeze=False)
+    """Accuracy over epochs, one panel per metric, one line per run; one legend below the panels
+    (readable at the column width)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label, r in results.items():
             hist = [h for h in r["history"] if h.get("stage", "main") == "main"]
-            ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label)
+            ax.plot([h["epoch"] + 1 for h in hist], [h[split][metric] for h in hist], label=label, lw=1.6)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{split} accuracy, {'bias-' if metric != 'unbiased' else ''}{metric} (%)")
         ax.set_ylim(0, 100)
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    ncol = min(len(labels), 3)
+    rows = -(-len(labels) // ncol) if labels else 0
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08 * rows, 1, 1))
     return fig
 
 
