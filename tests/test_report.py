@@ -215,10 +215,10 @@ def test_collapse_by_variant_separates_pair_sets(live):
     pair_scan = {"command": "collapse-scan --seeds 2 --pairs A B",
                  "rows": [row(0, False, pairs="A"), row(1, True, pairs="A"), row(0, True, pairs="B"), row(1, False, pairs="B")]}
     t = collapse_by_variant([old_scan, pair_scan], [plain, with_b], ["selecmix", "selecmix-pairsA", "selecmix-pairsB"])
-    assert list(t.index) == [("1", "V+Ours"), ("1", "V+Ours (pairsA)"), ("1", "V+Ours (pairsB)")]
+    assert list(t.index) == [("1", "V+Ours"), ("1", "V+Ours (pairs A)"), ("1", "V+Ours (pairs B)")]
     assert t.loc[("1", "V+Ours"), "dead after epoch 1"] == 0 and t.loc[("1", "V+Ours"), "collapsed full runs"] == "-"
-    assert t.loc[("1", "V+Ours (pairsA)"), "which seeds"] == "1" and t.loc[("1", "V+Ours (pairsA)"), "scan foretold each"] is None
-    b = t.loc[("1", "V+Ours (pairsB)")]
+    assert t.loc[("1", "V+Ours (pairs A)"), "which seeds"] == "1" and t.loc[("1", "V+Ours (pairs A)"), "scan foretold each"] is None
+    b = t.loc[("1", "V+Ours (pairs B)")]
     assert b["which seeds"] == "0" and b["collapsed full runs"] == "0" and bool(b["scan foretold each"])
     assert b["mean active units, 16-unit layer"] == 1.5
     assert collapse_by_variant([None], [], ["selecmix"]) is None

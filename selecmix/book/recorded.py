@@ -242,14 +242,33 @@ def aux_series_of(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[s
 
 # How the book names the methods (the paper's column names).
 DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "lisa": "LISA",
-           "selecmix": "V+Ours", "lff_selecmix": "L+Ours", "lff_mixup": "LfF + mixup"}
+           "selecmix": "V+Ours", "lff_selecmix": "L+Ours", "lff_mixup": "LfF + mixup",
+           "dfa": "DFA", "end": "EnD", "hex": "HEX", "rebias": "ReBias"}
+
+#: Readable names of the variant parts of a run label (:func:`selecmix.records.run_label`).
+VARIANTS = [(r"pairs(A|B|AB)", r"pairs \1"), (r"noise([0-9.]+)", r"label noise \1 %"),
+            (r"pre([0-9]+)", r"g pretrained \1 epochs"), (r"simgce_(cos|kl|l2)", r"GCE \1 similarity"),
+            (r"simsc", "SC"), (r"simgt", "bias labels"), (r"simrandom", "random partners"),
+            (r"scaleclean", "clean inputs"), (r"warm([0-9]+)", r"random warm-up, \1 pools")]
 
 
 def display_name(label: str) -> str:
-    """``lff_selecmix-pairsA`` -> ``L+Ours (pairsA)``; unknown methods are returned as they are."""
+    """``lff_selecmix-pairsA`` -> ``L+Ours (pairs A)``, ``selecmix-noise1-scaleclean`` ->
+    ``V+Ours (label noise 1 %, clean inputs)`` (:data:`VARIANTS`); unknown parts are kept as they are."""
+    import re
+
     method, _, rest = label.partition("-")
     name = DISPLAY.get(method, method)
-    return f"{name} ({rest})" if rest else name
+    if not rest:
+        return name
+    parts = []
+    for token in re.sub(r"simgce-", "simgce_", rest).split("-"):
+        for pattern, readable in VARIANTS:
+            if re.fullmatch(pattern, token):
+                token = re.sub(pattern, readable, token)
+                break
+        parts.append(token)
+    return f"{name} ({', '.join(parts)})"
 
 
 def main_history(result: dict[str, Any]) -> list[dict[str, Any]]:
