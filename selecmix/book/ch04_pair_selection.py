@@ -296,9 +296,10 @@ def aux_series(result: dict, stat: str) -> tuple[list[int], list[float]]:
     return xs, ys
 
 
-def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1):
+def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1, logx: bool = False):
     """Fig. 9 over training: precision and recall of the contradicting positives and negatives
-    each run's selection found, per epoch (``smooth`` > 1: running mean over that many points)."""
+    each run's selection found, per epoch (``smooth`` > 1: running mean over that many points;
+    ``logx``: a logarithmic epoch axis, which shows the first epochs of a long run)."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.2), sharex=True)
     for label, r in results.items():
         for ax, stat in zip(axes.flat, STATS):
@@ -312,8 +313,10 @@ def discovery_curves(results: dict[str, dict], title: str = "", smooth: int = 1)
         ax.set_title(f"contradicting {kind}s: {what}", fontsize=9)
         ax.set_ylim(0, 102)
         ax.set_ylabel("%")
+        if logx:
+            ax.set_xscale("log")
     for ax in axes[1]:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (log scale)" if logx else "epoch")
     handles, labels = axes[0][0].get_legend_handles_labels()
     ncol = min(len(labels), 3) or 1
     rows = -(-len(labels) // ncol)

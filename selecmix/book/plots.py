@@ -72,12 +72,14 @@ def group_table(ds: BiasedDataset):
 
 
 def split_table(splits) -> "Any":
-    """size / aligned / conflicting / conflicting % per split, as a DataFrame."""
+    """size / aligned / conflicting (count and share) per split, as a DataFrame."""
     import pandas as pd
 
     rows = {name: ds.summary() for name, ds in splits}
     frame = pd.DataFrame(rows).T
-    frame["conflicting %"] = (100 * frame["conflicting"] / frame["size"]).round(2)
+    # the count and its share in one column: the table stays narrow enough for a phone
+    frame["conflicting"] = [f"{int(c):,} ({100 * c / n:.2f} %)" for c, n in zip(frame["conflicting"], frame["size"])]
+    frame.index.name = "split"
     return frame
 
 
