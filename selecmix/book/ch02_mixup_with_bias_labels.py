@@ -300,9 +300,9 @@ def margin_frame(results: list[dict], ratio: float = 1.0, paper: dict | None = N
 
 
 def seed_margin_frame(results: list[dict], ratio: float = 1.0):
-    """Table 5 per seed: for each pair set and seed recorded with both mixing rules, LISA's and
-    SelecMix's (bias labels) unbiased test accuracy at the best test epoch and at the last epoch,
-    and SelecMix's margin. One row per (pair set, seed)."""
+    """Table 5 per seed: for each pair set (A, B, AB) and seed recorded with both mixing rules,
+    LISA's and SelecMix's (bias labels) unbiased test accuracy at the best test epoch, SelecMix's
+    margin there and its margin at the last epoch. One row per (pair set, seed)."""
     import pandas as pd
 
     runs = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
@@ -311,10 +311,10 @@ def seed_margin_frame(results: list[dict], ratio: float = 1.0):
         by = {lab: {r["seed"]: r for r in runs if r["label"] == lab} for lab in (lisa, ours)}
         for seed in sorted(set(by[lisa]) & set(by[ours])):
             a, b = by[lisa][seed], by[ours][seed]
-            rows[(name, seed)] = {"LISA, best": a["best_test_unbiased"], "SelecMix, best": b["best_test_unbiased"],
-                                  "margin, best": b["best_test_unbiased"] - a["best_test_unbiased"],
-                                  "LISA, last": a["last_test_unbiased"], "SelecMix, last": b["last_test_unbiased"],
-                                  "margin, last": b["last_test_unbiased"] - a["last_test_unbiased"]}
+            rows[(name.split()[0], seed)] = {
+                "LISA": a["best_test_unbiased"], "SelecMix": b["best_test_unbiased"],
+                "margin": b["best_test_unbiased"] - a["best_test_unbiased"],
+                "margin, last epoch": b["last_test_unbiased"] - a["last_test_unbiased"]}
     frame = pd.DataFrame(rows).T.round(2)
     if len(frame):
         frame.index.names = ["pair set", "seed"]

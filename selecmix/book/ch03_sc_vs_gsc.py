@@ -452,10 +452,10 @@ def sc_vs_gsc_seeds(results, dataset: str = "cmnist", ratio: float = 1.0):
             if r["label"] != label or r["dataset"] != dataset or float(r["ratio"]) != float(ratio) or r.get("profile") != "paper":
                 continue
             rows[(name, r["seed"])] = {
-                "positives: precision": round(window_mean(r, "positive_precision"), 1),
-                "negatives: precision": round(window_mean(r, "negative_precision"), 1),
-                "bias probe of g": r.get("aux_bias_probe"),
-                "f, best test": r.get("best_test_unbiased"), "f, last epoch": r.get("last_test_unbiased"),
+                "precision, positives": round(window_mean(r, "positive_precision"), 1),
+                "precision, negatives": round(window_mean(r, "negative_precision"), 1),
+                "probe of g": r.get("aux_bias_probe"),
+                "f, best test": r.get("best_test_unbiased"), "f, last": r.get("last_test_unbiased"),
                 "f collapsed": "yes" if is_collapsed(r) else "no"}
     frame = pd.DataFrame(rows).T
     if len(frame):
