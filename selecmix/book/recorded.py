@@ -338,3 +338,18 @@ def glue(name: str, value: Any, digits: int | None = None) -> Any:
     else:
         _glue(name, value, display=False)
     return value
+
+
+def frame_markdown(frame) -> str:
+    """A DataFrame as a Markdown table (index levels first), for prose pages that glue a table
+    (``{glue:md}``): the book's theme styles it like every other table."""
+    index = list(frame.index.names) if any(n is not None for n in frame.index.names) else [""]
+    header = [str(n or "") for n in index] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    previous = None
+    for key, row in frame.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        shown = [("" if previous is not None and i == 0 and k == previous[0] else str(k)) for i, k in enumerate(key)]
+        previous = key
+        lines.append("| " + " | ".join(shown + [str(v) for v in row]) + " |")
+    return "\n".join(lines)
