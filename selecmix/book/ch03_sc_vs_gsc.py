@@ -439,8 +439,8 @@ def ranking(probes: dict[tuple[str, float], float], ratio: float) -> str:
 def sc_vs_gsc_seeds(results, dataset: str = "cmnist", ratio: float = 1.0):
     """SelecMix (V+Ours) with GSC's ``g`` against SC's, per recorded seed (the tables' seeds): the
     mean precision of the contradicting positives and negatives it chose over the run, the bias
-    probe of its ``g``, and the unbiased test accuracy of ``f`` (best test epoch, last epoch), with
-    whether ``f`` collapsed (:func:`~selecmix.experiments.tables.is_collapsed`)."""
+    probe of its ``g``, and the unbiased test accuracy of ``f`` (best test epoch, last epoch; a run
+    whose ``f`` collapsed, :func:`~selecmix.experiments.tables.is_collapsed`, says so)."""
     import pandas as pd
 
     from ..experiments.tables import is_collapsed, table_runs
@@ -455,9 +455,9 @@ def sc_vs_gsc_seeds(results, dataset: str = "cmnist", ratio: float = 1.0):
                 "precision, positives": round(window_mean(r, "positive_precision"), 1),
                 "precision, negatives": round(window_mean(r, "negative_precision"), 1),
                 "probe of g": r.get("aux_bias_probe"),
-                "f, best test": r.get("best_test_unbiased"), "f, last": r.get("last_test_unbiased"),
-                "f collapsed": "yes" if is_collapsed(r) else "no"}
+                "f, best test": r.get("best_test_unbiased"),
+                "f, last": f"{r['last_test_unbiased']:.2f}" + (" (collapsed)" if is_collapsed(r) else "")}
     frame = pd.DataFrame(rows).T
     if len(frame):
-        frame.index.names = ["g's loss", "seed"]
+        frame.index.names = ["g", "seed"]
     return frame
