@@ -4,7 +4,7 @@ A run is described by a single :class:`Config`. :func:`make_config` fills it fro
 and lets any field be overridden:
 
 * ``paper`` -- the hyperparameters of the paper and of the official code (see the book's
-  appendix and ``REFERENCE.md``): full datasets, 200 / 300 / 200 epochs, Adam learning rates,
+  appendix, *The paper and the official code*): full datasets, 200 / 300 / 200 epochs, Adam learning rates,
   a large batch of 1024 (256 for BFFHQ) split into mini-batches of 256 (64), tau = 0.2,
   q = 0.7, and for Colored MNIST the official input scaling quirk (inputs divided by 255 twice).
 * ``fast`` -- the same code on small data for a CPU: the 5,000-digit MNIST sample that
@@ -150,7 +150,7 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _paper(dataset: str, ratio: float) -> dict[str, Any]:
-    """The paper's / official code's hyperparameters (REFERENCE.md, paper App. A.2)."""
+    """The paper's / official code's hyperparameters (the book's appendix, paper App. A.2)."""
     if dataset == "cmnist":
         return dict(source="mnist", severity=4, epochs=200, large_batch=1024, batch_size=256,
                     f_arch="mlp", lr=0.005, g_arch="mlp", g_optimizer="adam",
