@@ -73,3 +73,19 @@ def test_status_table_is_current():
     results_dir = BOOK / "results"
     status = (results_dir / "STATUS.md").read_text()
     assert status_markdown(load_results(results_dir)) in status, "run: python -m selecmix status"
+
+
+def test_live_runs_checkpoint_into_the_chapters_runs_folder(tmp_path, monkeypatch):
+    """Chapters 1-4's live runs survive a disconnect: each epoch is checkpointed into the
+    chapter's runs folder (SELECMIX_RUNS moves it), and a finished run is loaded, not retrained."""
+    from selecmix.book import train_quietly
+    from selecmix.config import make_config
+    from selecmix.data import load_splits
+
+    monkeypatch.setenv("SELECMIX_RUNS", str(tmp_path))
+    splits = load_splits("cmnist", 5.0, source="embedded", train_size=600)
+    cfg = make_config("cmnist", 5.0, "selecmix", "fast", epochs=2, train_size=600, large_batch=256, batch_size=64)
+    first = train_quietly(cfg, splits, keep=True, runs="chapter")
+    assert list(tmp_path.rglob("chapter/*.pt")), "no checkpoint in the chapter's runs folder"
+    again = train_quietly(cfg, splits, keep=True, runs="chapter")
+    assert again["history"] == first["history"] and "method" in again

@@ -109,9 +109,11 @@ def work_dir(name: str) -> Path:
 
 # --------------------------------------------------------------------------- live runs
 def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: str = "cmnist",
-              ratio: float = 1.0, keep: Iterable[str] = (), threads: int | None = 1) -> dict[str, dict]:
+              ratio: float = 1.0, keep: Iterable[str] = (), threads: int | None = 1,
+              runs: str | None = None) -> dict[str, dict]:
     """Train one fast run per entry of ``specs`` (``label -> {"method": ..., **config overrides}``)
-    on the same ``splits``; ``keep`` lists the labels whose trained method object is kept.
+    on the same ``splits``; ``keep`` lists the labels whose trained method object is kept;
+    ``runs`` names the chapter's checkpointing runs folder (:func:`train_quietly`).
 
     ``threads`` (default 1) is passed to every run's config unless the spec sets it: the small MLPs
     of the fast profile run as fast on one CPU thread as on two, and a shared machine (a class
@@ -124,7 +126,7 @@ def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: s
         if threads is not None:
             spec.setdefault("threads", threads)
         cfg = make_config(dataset, ratio, spec.pop("method"), **spec)
-        out[label] = train_quietly(cfg, splits, keep=label in keep, threads=None)
+        out[label] = train_quietly(cfg, splits, keep=label in keep, threads=None, runs=runs)
     return out
 
 
@@ -169,10 +171,16 @@ def quiet():
         yield
 
 
-def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1) -> dict[str, Any]:
+def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1,
+                  runs: str | None = None) -> dict[str, Any]:
     """:func:`selecmix.train.train` without a progress bar and without the probe's
     ConvergenceWarning (``train`` runs Table 3's bias probe at the end of full-scale runs), on
-    one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected)."""
+    one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected).
+    ``runs``: checkpoint every epoch into the chapter's runs folder ``work_dir(runs)`` and resume
+    from it, so a run survives a disconnect (on Colab, with the folder on Drive) and a finished
+    one is loaded instead of retrained (one chapter, one set of splits: the folder is the
+    chapter's own and is keyed by the code version)."""
+    where = dict(checkpoint_dir=work_dir(runs), resume=True) if runs else {}
     with quiet(), (one_thread() if threads == 1 else nullcontext()):
-        return train(cfg, splits=splits, progress=False, keep=keep)
+        return train(cfg, splits=splits, progress=False, keep=keep, **where)
 
