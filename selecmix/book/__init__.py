@@ -52,9 +52,11 @@ def data_label() -> str:
 
 
 def setup(notebook: str, seed: int = 0) -> torch.device:
-    """Print the run banner of a chapter, seed torch, set plot defaults; return the device."""
+    """Print the run banner of a chapter, seed torch, set plot and table defaults; return the device."""
+    import pandas as pd      # the chapters' tables (pandas is imported by the book only)
 
     torch.manual_seed(seed)
+    pd.set_option("display.max_colwidth", None)       # a cell "mean ± std (n; k collapsed, others ...)" in full
     if default_profile() == "fast" and not torch.cuda.is_available():
         # The fast runs are small MLPs: one thread is as fast, and several threads on a busy CPU
         # can be 10-100x slower (thread oversubscription).
