@@ -285,10 +285,11 @@ def test_table1_frame_verdict_and_collapse_count_follow_the_one_rule():
     assert scale_margins(runs) is None
 
 
-def test_method_costs_from_a_benchmark_or_the_one_off_measurement():
+def test_method_costs_come_from_a_recorded_benchmark_only():
     from selecmix.book.ch05_training import method_costs
 
     frame, where = method_costs()
-    assert "2-core" in where and frame.loc["ReBias"].iloc[0] > frame.loc["DFA"].iloc[0]
-    frame, where = method_costs({"device": "cpu", "methods": {"vanilla": 2.0, "dfa": 3.0}})
-    assert frame.loc["DFA", "x Vanilla"] == 1.5 and "cpu" in where
+    assert frame is None and "not measured" in where             # no number without a measurement
+    report = {"threads": 1, "methods": {"vanilla": {"seconds_per_epoch": 2.0}, "dfa": {"seconds_per_epoch": 3.0}}}
+    frame, where = method_costs({"device": "cpu: x86_64", "date": "2026-12-02T03:00", "rows": [report]})
+    assert frame.loc["DFA", "x Vanilla"] == 1.5 and "cpu: x86_64" in where and "2026-12-02" in where

@@ -601,23 +601,21 @@ def scale_margins(results: list[dict[str, Any]], ratio: float = 1.0, dataset: st
 
 #: Seconds per epoch relative to Vanilla of the four further Table 1 methods, measured once on a
 #: 2-core machine (full-scale Colored MNIST, one thread, shared with other runs).
-MEASURED_COST = {"DFA": 1.4, "EnD": 1.3, "HEX": 2.2, "ReBias": 7.6}
-
-
 def method_costs(benchmark: dict[str, Any] | None = None):
-    """Cost of each further method relative to Vanilla: from a recorded ``python -m selecmix
-    benchmark`` output when one is given (its per-method seconds per epoch), else the one-off
-    measurement :data:`MEASURED_COST`. Returns (DataFrame, where the numbers come from)."""
+    """Seconds per epoch of every timed method and its cost relative to Vanilla, from a recorded
+    ``python -m selecmix benchmark --methods ... --out`` (its ``rows[0]``, or the report itself).
+    Returns (DataFrame or None when nothing is recorded, where the numbers come from)."""
     import pandas as pd
 
-    if benchmark and isinstance(benchmark.get("methods"), dict) and "vanilla" in benchmark["methods"]:
-        sec = {m: v["seconds_per_epoch"] if isinstance(v, dict) else v for m, v in benchmark["methods"].items()}
-        base = sec["vanilla"]
-        names = {**DISPLAY, "dfa": "DFA", "end": "EnD", "hex": "HEX", "rebias": "ReBias"}
-        rows = {names.get(m, m): {"seconds per epoch": round(s, 1), "x Vanilla": round(s / base, 1)} for m, s in sec.items()}
-        return pd.DataFrame(rows).T, f"recorded benchmark ({benchmark.get('device', 'device not recorded')})"
-    rows = {m: {"x Vanilla (seconds per epoch)": v} for m, v in MEASURED_COST.items()}
-    return pd.DataFrame(rows).T, "measured once on a 2-core machine, one thread, under load"
+    report = (benchmark or {}).get("rows", [benchmark])[0] if benchmark else None
+    if not report or "vanilla" not in report.get("methods", {}):
+        return None, "not measured yet: run `python -m selecmix benchmark --methods dfa end hex rebias --out ...`"
+    sec = {m: v["seconds_per_epoch"] for m, v in report["methods"].items()}
+    names = {**DISPLAY, "dfa": "DFA", "end": "EnD", "hex": "HEX", "rebias": "ReBias"}
+    rows = {names.get(m, m): {"seconds per epoch": round(s, 1), "x Vanilla": round(s / sec["vanilla"], 1)}
+            for m, s in sec.items()}
+    return pd.DataFrame(rows).T, (f"recorded benchmark, {benchmark.get('device', report.get('device'))}, "
+                                  f"{report['threads']} thread(s), {benchmark.get('date', 'date not recorded')[:10]}")
 
 
 def rows_frame(rows: list[dict[str, Any]]):

@@ -99,8 +99,10 @@ def _epoch_seconds(method_name: str, splits: BiasedSplits, epochs: int, cfg_kwar
 
 
 def run_benchmark(epochs: int = 3, data_root=None, threads: int | None = None, profile: str = "paper",
-                  splits: BiasedSplits | None = None) -> dict[str, Any]:
-    """Vanilla vs SelecMix seconds per epoch (mean over ``epochs`` after one warm-up epoch).
+                  splits: BiasedSplits | None = None, methods: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Vanilla vs SelecMix seconds per epoch (mean over ``epochs`` after one warm-up epoch), and
+    under ``methods`` those of any further methods (``{"vanilla": ..., name: ...}``, the same
+    measurement), which the training chapter reads for its cost table.
 
     ``selection_share``: the pair selection proper (similarity matrix, arg-min / arg-max, coin,
     lambda) as a share of a SelecMix epoch; ``embed_share``: ``g``'s forward pass over each pool
@@ -115,6 +117,10 @@ def run_benchmark(epochs: int = 3, data_root=None, threads: int | None = None, p
     selecmix = _epoch_seconds("selecmix", splits, epochs, kwargs)
     macs = macs_per_image(cfg)
     epoch = selecmix["epoch_seconds"]
+    timed = {"vanilla": vanilla, "selecmix": selecmix}
+    for name in methods:
+        timed.setdefault(name, _epoch_seconds(name, splits, epochs, kwargs))
+    extra = {"methods": {m: {"seconds_per_epoch": round(t["epoch_seconds"], 3)} for m, t in timed.items()}} if methods else {}
     return {
         "device": str(resolve_device("auto")), "threads": torch.get_num_threads(), "train_images": len(splits.train),
         "profile": profile, "large_batch": cfg.large_batch, "batch_size": cfg.batch_size,
@@ -128,4 +134,5 @@ def run_benchmark(epochs: int = 3, data_root=None, threads: int | None = None, p
                            "selecmix_over_vanilla": round(macs["ratio"], 2),
                            "selecmix_shares": {k: round(v, 3) for k, v in macs["shares"].items()}},
         "note": "training time only; evaluating valid + test adds about 0.1-0.2 s per epoch on a CPU",
+        **extra,
     }

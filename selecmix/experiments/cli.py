@@ -335,12 +335,20 @@ def _args_benchmark(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=3, help="epochs measured per method, after one warm-up epoch")
     p.add_argument("--data-root", default=None, help=_OPTIONS["data_root"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=(),
+                   help="further methods to time the same way (e.g. dfa end hex rebias)")
+    p.add_argument("--out", default=None, help="also record the measurement (command, commit, date) in this JSON file")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from .benchmark import run_benchmark
+    from .diagnostics import write_scan
 
-    print(json.dumps(run_benchmark(args.epochs, args.data_root, args.threads), indent=1))
+    t0 = time.perf_counter()
+    report = run_benchmark(args.epochs, args.data_root, args.threads, methods=tuple(args.methods))
+    print(json.dumps(report, indent=1))
+    if args.out:
+        print(f"wrote {write_scan(args.out, [report], _command_line(), time.perf_counter() - t0, kind='benchmark')}")
     return 0
 
 
