@@ -1,4 +1,4 @@
-"""Evaluation: accuracy by group, similarity curves (Fig. 2), a linear probe for bias labels (Table 3).
+"""Evaluation: accuracy by group, similarity curves (Fig. 2), active units of an MLP.
 
 *Unbiased* accuracy is the accuracy on a split whose bias attributes are uniform (the test split
 of Colored MNIST and Corrupted CIFAR-10); *bias-aligned* and *bias-conflicting* accuracies are
@@ -80,20 +80,6 @@ def similarity_groups(z: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict
             "contradicting_negative": mean(b_s - yb_s, b_n - yb_n)}
 
 
-def bias_probe(features_train: torch.Tensor, b_train: torch.Tensor, features_test: torch.Tensor,
-               b_test: torch.Tensor, seed: int = 0) -> float:
-    """Table 3: accuracy (percent) of a linear classifier predicting the *bias* label from frozen
-    features (a multinomial logistic regression on standardised training features)."""
-    # scikit-learn takes about a second to import and only the probes need it
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    clf.fit(features_train.cpu().numpy(), b_train.cpu().numpy())
-    return 100 * float(clf.score(features_test.cpu().numpy(), b_test.cpu().numpy()))
-
-
 @torch.no_grad()
 def active_units(model: torch.nn.Module, images: torch.Tensor) -> list[int] | None:
     """For an MLP (``models.MLP``): how many units of each hidden ReLU layer are active (> 0) on at
@@ -111,16 +97,3 @@ def active_units(model: torch.nn.Module, images: torch.Tensor) -> list[int] | No
             counts.append(int((h > 0).any(dim=0).sum()))
     model.train(was_training)
     return counts
-
-
-@torch.no_grad()
-def bias_probe_on(features: Callable[[torch.Tensor], torch.Tensor], splits, max_train: int = 10000) -> float:
-    """Table 3's protocol: :func:`bias_probe` on ``features`` (a function of uint8 images) of up to
-    ``max_train`` training images (a fixed random subset) and of the whole test split."""
-    train, test = splits.train, splits.test
-    keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:max_train]
-
-    def embed(images):
-        return torch.cat([features(chunk).cpu() for chunk in images.split(2048)])
-
-    return bias_probe(embed(train.images[keep]), train.b[keep], embed(test.images), test.b)

@@ -4,11 +4,12 @@ Per epoch: shuffle (the method may upsample, as JTT does), cut the order into se
 of ``large_batch`` samples (the last incomplete pool is dropped, as the official code's
 ``floor(N / large_batch)`` steps), let the method train on each pool in mini-batches, then
 evaluate ``f`` on the validation and test splits: unbiased, bias-aligned and bias-conflicting
-accuracy. A checkpoint is written after every epoch (state dicts only, loaded with
-``weights_only=True``), so ``resume=True`` continues a killed run to the same final numbers on
-the CPU; an existing checkpoint is never silently overwritten (``resume=True`` continues it,
-``force=True`` starts over), and a lock file beside it keeps two processes from training the
-same run. The run ends in one JSON result (see :mod:`selecmix.experiments.tables`).
+accuracy.
+
+:func:`train` is the whole loop for a user of the method: a config (and, optionally, your own
+splits) in, the trained method and its per-epoch history out. The book's recorded runs add
+files around the same loop -- result JSON, a checkpoint after every epoch, a lock -- in
+:func:`selecmix.experiments.runs.train_run`, through the ``on_epoch`` hook of :func:`train_epochs`.
 """
 from __future__ import annotations
 
@@ -16,50 +17,21 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from .config import Config, to_dict
+from .config import Config
 from .data import BiasedSplits, InputPipeline, load_splits
-from .evaluate import active_units, bias_probe_on, evaluate
+from .evaluate import evaluate
 from .methods import Context, Method, Pool, build_method
-from .records import (
-    acquire_lock,
-    atomic_torch_save,
-    build_result,
-    git_commit,
-    read_result,
-    release_lock,
-    result_path,
-    run_name,
-    write_result,
-)
-
-
-class CheckpointExists(ValueError):
-    """The run has a checkpoint but neither ``resume`` nor ``force`` was given."""
-
-    def __init__(self, path: Path, epochs_done: int | None):
-        self.path, self.epochs_done = path, epochs_done
-        done = f" ({epochs_done} epoch(s) done)" if epochs_done is not None else ""
-        super().__init__(f"the run has a checkpoint {path}{done}; pass resume=True to continue it "
-                         "or force=True to start over")
-
-
-class CorruptCheckpoint(ValueError):
-    """The checkpoint to resume from cannot be read."""
-
-    def __init__(self, path: Path, reason: str):
-        self.path, self.reason = path, reason
-        super().__init__(f"checkpoint {path} cannot be read ({reason}); pass force=True to start the run over")
 
 
 class Interrupted(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C); ``epochs_done`` epochs are in the checkpoint."""
+    """Training was interrupted (Ctrl-C); ``epochs_done`` epochs are saved (in ``checkpoint``,
+    when the run has one)."""
 
-    def __init__(self, epochs_done: int, checkpoint: Path | None):
+    def __init__(self, epochs_done: int, checkpoint=None):
         self.epochs_done, self.checkpoint = epochs_done, checkpoint
         super().__init__(f"interrupted after epoch {epochs_done}")
 
@@ -87,105 +59,59 @@ def load_data(cfg: Config) -> BiasedSplits:
                        cfg.train_size, cfg.label_noise, cfg.valid_fraction, test_size=cfg.test_size)
 
 
-def _progress_default() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-def _notice(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def checkpoint_file(cfg: Config, out=None, checkpoint_dir=None) -> Path | None:
-    """Where a run's checkpoint lives: ``checkpoint_dir`` (default ``out/checkpoints``), or None."""
-    folder = Path(checkpoint_dir) if checkpoint_dir else (Path(out) / "checkpoints" if out is not None else None)
-    return folder / f"{run_name(cfg)}.pt" if folder is not None else None
-
-
-def train(cfg: Config, out: str | os.PathLike | None = None, resume: bool = False, force: bool = False,
-          splits: BiasedSplits | None = None, progress: bool | None = None, stop_after: int | None = None,
-          checkpoint_dir: str | os.PathLike | None = None, keep: bool = False, on_step=None) -> dict[str, Any]:
-    """Train one run and return its result dict.
-
-    ``out``: folder for the JSON result (``None``: nothing written); an existing result is
-    returned without training unless ``force`` (also with ``resume``). Checkpoints go to ``checkpoint_dir`` (default
-    ``out/checkpoints``). ``resume`` continues from the checkpoint; an existing checkpoint without
-    ``resume`` raises :class:`CheckpointExists` unless ``force`` (start over). While it trains, the
-    run holds ``<checkpoint>.lock`` (:func:`selecmix.records.acquire_lock`). ``stop_after`` stops after
-    that many epochs of this call (to simulate an interruption). ``keep`` adds the trained
-    ``method`` object to the returned dict (for notebooks that inspect the models). ``on_step``, if
-    given, is called after every update of f as ``on_step(method, pool, batch, selection, logs)``
-    (the per-step traces of :mod:`selecmix.experiments.diagnostics`). Ctrl-C raises
-    :class:`Interrupted` (a KeyboardInterrupt) that says how many epochs the checkpoint holds.
-    """
-    cfg.validate()
-    path = result_path(out, cfg) if out is not None else None
-    if path is not None and path.exists() and not force:
-        return read_result(path)
-    ckpt = checkpoint_file(cfg, out, checkpoint_dir)
-    if ckpt is not None and ckpt.exists() and not resume and not force:
-        raise CheckpointExists(ckpt, checkpoint_epochs(ckpt))
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    splits = splits if splits is not None else load_data(cfg)
-    lock = acquire_lock(ckpt, _notice) if ckpt is not None else None
-    try:
-        if path is not None and path.exists() and not force:     # finished by another process meanwhile
-            return read_result(path)
-        if ckpt is not None and ckpt.exists() and not resume:      # force: start over
-            ckpt.unlink()
-        result, method = _train_run(cfg, splits, device, ckpt, resume, progress, stop_after, on_step)
-        if path is not None and not result.get("incomplete"):
-            write_result(path, result)
-    finally:
-        if lock is not None:
-            release_lock(lock)
-    if keep:
-        result["method"] = method
-    return result
-
-
 @dataclass
 class RunState:
-    """Where a run stands: epochs done, their records, seconds trained, commits that trained it."""
+    """Where a run stands: the first epoch still to train, the records of those done, seconds trained."""
 
     start_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     wall: float = 0.0
-    commits: list[str] = field(default_factory=list)
 
 
-def _train_run(cfg: Config, splits: BiasedSplits, device: torch.device, ckpt: Path | None, resume: bool,
-               progress: bool | None, stop_after: int | None, on_step) -> tuple[dict[str, Any], Method]:
-    """Build the method, start or resume, train the epochs; the result and the trained method."""
+def build_run(cfg: Config, splits: BiasedSplits | None = None, on_step=None) -> tuple[Method, Context]:
+    """Seed the run (``torch`` and the run's generator ``ctx.gen``, both from ``cfg.seed``) and
+    build its method and context; nothing is trained yet. ``on_step``, if given, is called after
+    every update of f as ``on_step(method, pool, batch, selection, logs)``."""
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(cfg.flush_denormal)     # process-wide: set by every run, on or off
+    device = resolve_device(cfg.device)
+    splits = splits if splits is not None else load_data(cfg)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    pipeline = InputPipeline(cfg.dataset, cfg.input_scale)
-    ctx = Context(cfg, splits, pipeline, device, gen, splits.train.images.to(device))
+    ctx = Context(cfg, splits, InputPipeline(cfg.dataset, cfg.input_scale), device, gen,
+                  splits.train.images.to(device))
     method = build_method(ctx)
     method.observer = on_step
-    state = _start(method, ctx, gen, ckpt if resume else None)
-    total = method.total_epochs()
-    _train_epochs(method, ctx, gen, state, ckpt, total, stop_after, _bar(total, state.start_epoch, cfg, progress))
-    return _result(method, ctx, state, total), method
+    return method, ctx
 
 
-def _start(method: Method, ctx: Context, gen: torch.Generator, ckpt: Path | None) -> RunState:
-    """The state of a fresh run (``method.setup()`` timed), or the one ``ckpt`` holds, if it exists."""
-    commits = [git_commit()]          # the code this process runs (checked when it starts)
-    if ckpt is not None and ckpt.exists():
-        start_epoch, history, wall, earlier = _load_checkpoint(ckpt, ctx.cfg, method, gen)
-        return RunState(start_epoch, history, wall, list(dict.fromkeys(earlier + commits)))
+def start(method: Method) -> RunState:
+    """A fresh run's state: ``method.setup()`` (e.g. g's pretraining, Fig. 5), timed."""
     t0 = time.perf_counter()
     method.setup()
-    return RunState(wall=time.perf_counter() - t0, commits=commits)
+    return RunState(wall=time.perf_counter() - t0)
 
 
-def _train_epochs(method: Method, ctx: Context, gen: torch.Generator, state: RunState, ckpt: Path | None,
-                  total: int, stop_after: int | None, bar) -> None:
-    """Train epochs ``state.start_epoch .. total - 1`` (at most ``stop_after``), recording and
-    checkpointing each; Ctrl-C raises :class:`Interrupted`."""
+def train(cfg: Config, splits: BiasedSplits | None = None, on_step=None,
+          progress: bool | None = None) -> tuple[Method, list[dict[str, Any]]]:
+    """Train a method from scratch: the trained method and one record per epoch (stage, mean
+    losses, valid / test accuracies by group, the mixer's statistics, seconds)."""
+    method, ctx = build_run(cfg, splits, on_step)
+    state = train_epochs(method, ctx, start(method), progress=progress)
+    return method, state.history
+
+
+def train_epochs(method: Method, ctx: Context, state: RunState, on_epoch: Callable[[RunState], Any] | None = None,
+                 stop_after: int | None = None, progress: bool | None = None) -> RunState:
+    """Train epochs ``state.start_epoch .. method.total_epochs() - 1`` (at most ``stop_after`` of
+    them), appending each epoch's record to ``state``; ``on_epoch(state)`` after each (the recorded
+    runs checkpoint there). Ctrl-C raises :class:`Interrupted` with the epochs done -- with an
+    ``on_epoch``, those for which it returned."""
+    total = method.total_epochs()
     y_dev, b_dev = ctx.splits.train.y.to(ctx.device), ctx.splits.train.b.to(ctx.device)
+    bar = _bar(total, state.start_epoch, ctx.cfg, progress)
     saved = state.start_epoch
     try:
         for epoch in range(state.start_epoch, total):
@@ -194,17 +120,18 @@ def _train_epochs(method: Method, ctx: Context, gen: torch.Generator, state: Run
             record = epoch_record(method, ctx, epoch, y_dev, b_dev)
             state.wall += record["seconds"]
             state.history.append(record)
-            if ckpt is not None:
-                _save_checkpoint(ckpt, method, ctx.cfg, gen, state, epoch + 1)
+            if on_epoch is not None:
+                on_epoch(state)
                 saved = epoch + 1
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(test=f"{record['test']['unbiased']:.1f}", loss=f"{record['loss'].get('loss', 0):.3f}")
     except KeyboardInterrupt:
-        raise Interrupted(saved if ckpt is not None else len(state.history), ckpt) from None
+        raise Interrupted(saved if on_epoch is not None else len(state.history)) from None
     finally:
         if bar is not None:
             bar.close()
+    return state
 
 
 def epoch_record(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b_dev: torch.Tensor) -> dict[str, Any]:
@@ -222,21 +149,6 @@ def epoch_record(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, 
         record["aux"] = method.mixer.epoch_stats()
     record["seconds"] = time.perf_counter() - t0
     return record
-
-
-def _result(method: Method, ctx: Context, state: RunState, total: int) -> dict[str, Any]:
-    """The run's result dict; a finished run adds f's active units (and, full-scale, Table 3's probe)."""
-    cfg = ctx.cfg
-    result = build_result(cfg, state.history, state.wall, ctx.device, state.commits)
-    if len(state.history) < total:
-        result["incomplete"] = True
-        return result
-    if (units := f_active_units(method, ctx)) is not None:
-        result["f_active_units"] = units      # a 0 here explains a run stuck at chance
-    if cfg.profile == "paper" and (probe := bias_probe_of(method, ctx)) is not None:
-        result["aux_bias_probe"] = probe      # Table 3 (full-scale runs only: it costs seconds)
-        result["aux_bias_probe_version"] = PROBE_VERSION
-    return result
 
 
 def train_epoch(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b_dev: torch.Tensor) -> dict[str, float]:
@@ -262,85 +174,11 @@ def train_epoch(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b
     return {key: float(value) / steps for key, value in totals.items()}
 
 
-PROBE_VERSION = 2   # 2: logistic regression on standardised features (1: unstandardised)
-
-
-def f_active_units(method: Method, ctx: Context, n: int = 2048) -> list[int] | None:
-    """Active units per hidden layer of the MLP ``f`` on the first ``n`` test images, as ``f``
-    sees them (:func:`evaluate.active_units`); None for a ResNet ``f``."""
-    images = ctx.pipeline.f_eval(ctx.splits.test.images[:n].to(ctx.device), ctx.device)
-    return active_units(method.f, images)
-
-
-def biased_features(method: Method, ctx: Context):
-    """The features of the run's biased model as a function of uint8 images: SelecMix's ``g``
-    (the embedding of its similarity source) or LfF's biased model; None for other methods."""
-    source = getattr(method.mixer, "source", None)
-    if hasattr(source, "embed"):
-        return lambda images: source.embed(ctx.pipeline.g_input(images.to(ctx.device), ctx.device))
-    if hasattr(method, "b_model"):
-        def features(images):
-            method.b_model.eval()
-            return method.b_model.features(ctx.pipeline.f_eval(images.to(ctx.device), ctx.device))
-        return features
-    return None
-
-
-@torch.no_grad()
-def bias_probe_of(method: Method, ctx: Context, max_train: int = 10000) -> float | None:
-    """Table 3's bias-label probe (:func:`selecmix.evaluate.bias_probe_on`) on the run's biased
-    model (:func:`biased_features`); None for methods without one."""
-    features = biased_features(method, ctx)
-    return None if features is None else bias_probe_on(features, ctx.splits, max_train)
-
-
-def _save_checkpoint(ckpt: Path, method: Method, cfg: Config, gen: torch.Generator, state: RunState,
-                     epochs_done: int) -> None:
-    atomic_torch_save({"epoch_done": epochs_done, "config": to_dict(cfg), "method": method.state_dict(),
-                       "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                       "history": state.history, "wall": state.wall, "commits": state.commits}, ckpt)
-
-
-def _read_checkpoint(ckpt: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(ckpt, weights_only=True, map_location="cpu")
-        missing = [k for k in ("epoch_done", "config", "method", "gen", "torch_rng", "history", "wall") if k not in state]
-    except KeyboardInterrupt:
-        raise
-    except Exception as err:          # truncated, not a torch file, unpickling refused, ...
-        raise CorruptCheckpoint(ckpt, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
-    if missing:
-        raise CorruptCheckpoint(ckpt, f"no {', '.join(missing)} in it")
-    return state
-
-
-def checkpoint_epochs(ckpt: Path) -> int | None:
-    """Epochs a checkpoint holds (None if it cannot be read)."""
-    try:
-        return int(_read_checkpoint(ckpt)["epoch_done"])
-    except CorruptCheckpoint:
+def _bar(total: int, start_epoch: int, cfg: Config, progress: bool | None):
+    """A tqdm bar over epochs; by default only on an interactive terminal outside CI."""
+    if not ((sys.stderr.isatty() and not os.environ.get("CI")) if progress is None else progress):
         return None
+    from tqdm.auto import tqdm      # a notebook gets its widget bar
 
-
-def _load_checkpoint(ckpt: Path, cfg: Config, method: Method, gen: torch.Generator):
-    state = _read_checkpoint(ckpt)
-    # fields added to Config after the checkpoint was written take their defaults
-    saved = {**to_dict(Config()), **state["config"]}
-    saved = {k: v for k, v in saved.items() if k not in ("device", "threads")}
-    current = {k: v for k, v in to_dict(cfg).items() if k not in ("device", "threads")}
-    if saved != current:
-        diff = sorted(k for k in current if saved.get(k) != current[k])
-        raise ValueError(f"checkpoint {ckpt} was written by a different configuration (fields {diff}); "
-                         "resume with the same options, or delete the checkpoint to start over")
-    method.load_state_dict(state["method"])
-    gen.set_state(state["gen"])
-    torch.set_rng_state(state["torch_rng"])
-    return state["epoch_done"], state["history"], state["wall"], list(state.get("commits", []))
-
-
-def _bar(total: int, start: int, cfg: Config, progress: bool | None):
-    if not (_progress_default() if progress is None else progress):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=start, desc=f"{cfg.method} {cfg.dataset} {cfg.ratio:g}% s{cfg.seed}", unit="ep")
+    return tqdm(total=total, initial=start_epoch, desc=f"{cfg.method} {cfg.dataset} {cfg.ratio:g}% s{cfg.seed}",
+                unit="ep")

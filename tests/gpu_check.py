@@ -72,7 +72,7 @@ class CudaPlugin:
         self.cpu_runs = 0
 
     def pytest_sessionstart(self, session):
-        train_module = sys.modules[_attr("train", "selecmix.train").__module__]
+        train_module = sys.modules[_attr("resolve_device", "selecmix.train").__module__]
         original = train_module.resolve_device
 
         def resolve(name: str = "auto"):
@@ -119,7 +119,7 @@ def datasets_present(data_root: str | None) -> list[tuple[str, str]]:
 
 def paper_epochs(data_root: str | None, epochs: int, built: dict) -> bool:
     make_config = _attr("make_config", "selecmix.config")
-    train = _attr("train", "selecmix.train")
+    train = _attr("train_run", "selecmix.experiments.runs")
     load_data = _attr("load_data", "selecmix.train")
     found = datasets_present(data_root)
     if not found:

@@ -13,7 +13,7 @@ import torch
 
 from selecmix.config import make_config
 from selecmix.data import load_splits
-from selecmix.train import train
+from selecmix.experiments.runs import train_run
 
 BOOK = Path(__file__).resolve().parent.parent / "book"
 TINY = dict(epochs=1, train_size=600, large_batch=256, batch_size=64, threads=1)
@@ -118,16 +118,16 @@ def test_printed_source_runs(chapter, expr, tiny, monkeypatch):
             colored_mnist.build_colored_mnist(5.0, source="embedded", train_size=600, label_noise=2.0,
                                               use_cache=False)
     elif how == "probe":                     # the book's Table 3 probe calls the one the runs record
-        from selecmix import evaluate
         from selecmix.book import ch03_sc_vs_gsc
+        from selecmix.experiments import probes
 
-        run = train(make_config("cmnist", 5.0, "selecmix", "fast", **TINY), splits=tiny, progress=False, keep=True)
+        run = train_run(make_config("cmnist", 5.0, "selecmix", "fast", **TINY), splits=tiny, progress=False, keep=True)
         probe_calls = []
-        original = evaluate.bias_probe_on
+        original = probes.bias_probe_on
         monkeypatch.setattr(ch03_sc_vs_gsc, "bias_probe_on", lambda *a, **k: probe_calls.append(1) or original(*a, **k))
         ch03_sc_vs_gsc.probe_bias(run["method"], tiny, max_train=300)
         assert probe_calls
     else:
         cfg = dict(how)
-        train(make_config("cmnist", 5.0, cfg.pop("method"), "fast", **{**TINY, **cfg}), splits=tiny, progress=False)
+        train_run(make_config("cmnist", 5.0, cfg.pop("method"), "fast", **{**TINY, **cfg}), splits=tiny, progress=False)
     assert calls, f"{chapter} prints {expr}, but {how} never calls it"

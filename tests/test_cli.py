@@ -78,7 +78,7 @@ def test_sweep_scale_plan_feeds_clean_inputs(capsys):
 
 
 def test_plan_all_is_every_plan_once_headline_first():
-    from selecmix.records import run_name
+    from selecmix.experiments.records import run_name
     from selecmix.experiments.sweeps import plan
 
     runs = plan("all", "cmnist")
@@ -95,7 +95,7 @@ def test_plan_all_is_every_plan_once_headline_first():
 def test_plan_progress_counts_recorded_runs_of_every_plan(tmp_path):
     """The status page's progress table: recorded / planned per plan, from the files present (the
     same set `plan all` trains), and '-' where the book plans no runs at the other ratios."""
-    from selecmix.records import result_path
+    from selecmix.experiments.records import result_path
     from selecmix.experiments.status import write_status
     from selecmix.experiments.sweeps import PLAN_FIGURES, plan, plan_progress
 

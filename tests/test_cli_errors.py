@@ -94,16 +94,16 @@ def test_rerun_refuses_resumes_or_starts_over(tmp_path, capsys):
     """A checkpoint without --resume: refused, naming --resume and --force; --resume continues;
     --force starts over (and says so); a recorded result is returned with a notice."""
     from selecmix.config import make_config
-    from selecmix.train import checkpoint_file, train
+    from selecmix.experiments.runs import checkpoint_file, train_run
 
     out = tmp_path / "out"
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", source="embedded", train_size=300, epochs=2, threads=1)
-    train(cfg, out=out, progress=False, stop_after=1)                  # an interrupted run: epoch 1 of 2
+    train_run(cfg, out=out, progress=False, stop_after=1)                  # an interrupted run: epoch 1 of 2
     ckpt = checkpoint_file(cfg, out)
     assert ckpt.exists()
     _one_line_error(capsys, _train(out, "--epochs", "2"), str(ckpt), "1 epoch(s) done", "--resume", "--force")
     with pytest.raises(ValueError, match="resume=True .* force=True"):
-        train(cfg, out=out, progress=False)                              # the library refuses too
+        train_run(cfg, out=out, progress=False)                              # the library refuses too
     assert main(["train", *TINY, "--epochs", "2", "--out", str(out), "--force"]) == 0
     captured = capsys.readouterr()
     assert "--force: starting" in captured.err and "over" in captured.err and "result: " in captured.err
@@ -116,7 +116,7 @@ def test_rerun_refuses_resumes_or_starts_over(tmp_path, capsys):
 
 def test_corrupt_checkpoint_with_resume(tmp_path, capsys):
     from selecmix.config import make_config
-    from selecmix.train import checkpoint_file
+    from selecmix.experiments.runs import checkpoint_file
 
     out = tmp_path / "out"
     ckpt = checkpoint_file(make_config("cmnist", 5.0, "vanilla", "fast", source="embedded", train_size=300,
@@ -131,8 +131,8 @@ def test_a_live_lock_skips_the_run_and_a_stale_one_is_taken_over(tmp_path, capsy
     import platform
 
     from selecmix.config import make_config
-    from selecmix.records import lock_path
-    from selecmix.train import checkpoint_file
+    from selecmix.experiments.records import lock_path
+    from selecmix.experiments.runs import checkpoint_file
 
     out = tmp_path / "out"
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", source="embedded", train_size=300, epochs=1, threads=1)
@@ -160,7 +160,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 def test_ctrl_c_during_training(tmp_path):
     from selecmix.config import make_config
-    from selecmix.train import checkpoint_file
+    from selecmix.experiments.runs import checkpoint_file
 
     out = tmp_path / "out"
     ckpt = checkpoint_file(make_config("cmnist", 5.0, "vanilla", "fast", source="embedded", train_size=300,

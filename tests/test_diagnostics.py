@@ -78,11 +78,11 @@ def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
     share and both base rates. A run without noise logs no such share."""
     from selecmix.config import make_config
     from selecmix.experiments.diagnostics import partner_scan
-    from selecmix.train import train
+    from selecmix.experiments.runs import train_run
 
     noisy = load_splits("cmnist", 1.0, source="embedded", train_size=1200, label_noise=5.0)
     cfg = make_config("cmnist", 1.0, "selecmix", "fast", epochs=2, label_noise=5.0)
-    run = train(cfg, out=tmp_path, splits=noisy, progress=False)
+    run = train_run(cfg, out=tmp_path, splits=noisy, progress=False)
     for record in run["history"]:          # one coin per pool: an epoch may mix one kind only
         kinds = [k for k in ("positive", "negative") if f"{k}_precision" in record["aux"]]
         assert kinds and all(0 <= record["aux"][f"{k}_mislabelled"] <= 100 for k in kinds)
@@ -90,11 +90,11 @@ def test_noisy_runs_log_and_scan_their_mislabelled_partners(tmp_path):
     assert row["label"] == "selecmix-noise5" and row["epoch"] == 2 and len(row["f_active_units"]) == 3
     assert row["base_mislabelled"] == pytest.approx(5.0, abs=0.5) and 0 < row["base_conflicting"] < 2
     assert all(0 <= row[f"{k}_{w}"] <= 100 for k in ("positive", "negative") for w in ("mislabelled", "conflicting"))
-    plain = train(make_config("cmnist", 1.0, "selecmix", "fast", epochs=1), splits=load_splits(
+    plain = train_run(make_config("cmnist", 1.0, "selecmix", "fast", epochs=1), splits=load_splits(
         "cmnist", 1.0, source="embedded", train_size=1200), progress=False)
     assert not any(k.endswith("_mislabelled") for k in plain["history"][0]["aux"])
     vanilla = make_config("cmnist", 1.0, "vanilla", "fast", epochs=1, label_noise=5.0)
-    train(vanilla, out=tmp_path / "v", splits=noisy, progress=False)
+    train_run(vanilla, out=tmp_path / "v", splits=noisy, progress=False)
     with pytest.raises(ValueError, match="not a SelecMix run"):
         partner_scan((tmp_path / "v" / "checkpoints").glob("*.pt"))
 

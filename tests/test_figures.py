@@ -16,7 +16,7 @@ from selecmix.experiments.sweeps import plan
 
 def fake(method, value, seed=0, ratio=1.0, profile="paper", last=None, **overrides):
     cfg = make_config("cmnist", ratio, method, profile, **overrides)
-    from selecmix.records import run_label
+    from selecmix.experiments.records import run_label
 
     history = [{"epoch": e, "aux": {"negative_precision": 10.0 * (e + 1) + seed}} for e in range(3)]
     return {"label": run_label(cfg), "dataset": "cmnist", "ratio": ratio, "profile": profile, "seed": seed,
@@ -173,7 +173,7 @@ def test_one_real_tiny_run_flows_through():
 def test_table4_frame_both_protocols_by_the_one_rule():
     from selecmix.book.ch06_ablations import table4_frame
     from selecmix.config import make_config, to_dict
-    from selecmix.records import run_label
+    from selecmix.experiments.records import run_label
 
     def fake(method, value, seed=0, **kw):
         cfg = make_config("cmnist", 1.0, method, "paper", seed=seed, **kw)

@@ -6,14 +6,13 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from selecmix.config import make_config
 from selecmix.methods.dfa import DFANet, dfa_loss
 from selecmix.methods.end import end_regularisers
 from selecmix.methods.hex import NGLCM, project_out
 from selecmix.methods.rebias import PixelNet, hsic_unbiased
-from selecmix.train import train
+from selecmix.experiments.runs import train_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
@@ -101,7 +100,7 @@ def test_pixelnet_sees_single_pixels(batch):
 
 def test_rebias_alternating_updates(tiny):
     """g's step leaves f's parameters alone and f's step leaves g's (and neither leaks gradients)."""
-    r = train(make_config("cmnist", 5.0, "rebias", "fast", **{**TINY, "epochs": 1}), splits=tiny, progress=False,
+    r = train_run(make_config("cmnist", 5.0, "rebias", "fast", **{**TINY, "epochs": 1}), splits=tiny, progress=False,
               keep=True)
     method = r["method"]
     x, y = method.ctx.f_inputs(torch.arange(64)), tiny.train.y[:64]
@@ -167,7 +166,7 @@ def test_dfa_stop_gradients(batch, swap):
 
 def test_dfa_swaps_after_curr_step_and_decays_lr(tiny):
     cfg = make_config("cmnist", 5.0, "dfa", "fast", **TINY, dfa_curr_step=4, dfa_lr_decay_step=3)
-    method = train(cfg, splits=tiny, progress=False, keep=True)["method"]
+    method = train_run(cfg, splits=tiny, progress=False, keep=True)["method"]
     assert method.steps == 16
     assert method.learning_rate() == pytest.approx(cfg.lr * cfg.dfa_lr_gamma ** ((16 - 4) // 3))
     assert make_config("cmnist", 1.0, "dfa", "paper").lr == 0.01
@@ -213,12 +212,12 @@ def test_projection_removes_the_texture_component():
 @pytest.mark.parametrize("method", ["dfa", "end", "rebias", "hex"])
 def test_trains_and_resumes_to_the_same_numbers(method, tiny, tmp_path):
     cfg = make_config("cmnist", 5.0, method, "fast", **TINY, **EXERCISE[method])
-    full = train(cfg, splits=tiny, progress=False)
+    full = train_run(cfg, splits=tiny, progress=False)
     assert len(full["history"]) == 2 and full["method"] == method and full["label"].startswith(method)
     assert all(0 <= full[k] <= 100 for k in ("best_test_unbiased", "last_test_unbiased"))
-    part = train(cfg, splits=tiny, progress=False, stop_after=1, checkpoint_dir=tmp_path)
+    part = train_run(cfg, splits=tiny, progress=False, stop_after=1, checkpoint_dir=tmp_path)
     assert part["incomplete"]
-    resumed = train(cfg, splits=tiny, progress=False, resume=True, checkpoint_dir=tmp_path)
+    resumed = train_run(cfg, splits=tiny, progress=False, resume=True, checkpoint_dir=tmp_path)
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]
     assert strip(full) == strip(resumed)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from selecmix.config import METHODS, make_config
-from selecmix.train import train
+from selecmix.experiments.runs import train_run
 
 REFERENCE = Path(__file__).parent / "data" / "reference_runs.json"
 RESULTS = Path(__file__).resolve().parent.parent / "book" / "results"
@@ -44,14 +44,14 @@ def fast_run(method: str) -> dict:
 
     splits = load_splits("cmnist", 5.0, source="embedded", train_size=600)
     torch.set_num_threads(1)
-    return _numbers(train(make_config("cmnist", 5.0, method, "fast", **TINY), splits=splits,
+    return _numbers(train_run(make_config("cmnist", 5.0, method, "fast", **TINY), splits=splits,
                           progress=False, keep=True))
 
 
 def paper_epoch(method: str) -> dict:
     cfg = make_config("cmnist", 1.0, method, "paper", seed=2)
     torch.set_num_threads(1)
-    return _numbers(train(cfg, progress=False, stop_after=1, keep=True))
+    return _numbers(train_run(cfg, progress=False, stop_after=1, keep=True))
 
 
 def recorded_numbers() -> dict:

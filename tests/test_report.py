@@ -9,7 +9,7 @@ import pytest
 from selecmix.config import make_config, to_dict
 from selecmix.book.ch05_training import curves_explorer, curves_static, lambda_table, mean_curve, plot_mean_curves, plot_runs, protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs, table6_rows, table7_rows, train_runs
 from selecmix.book.recorded import full_scale
-from selecmix.records import run_label, run_name, write_result
+from selecmix.experiments.records import run_label, run_name, write_result
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
 

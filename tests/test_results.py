@@ -8,7 +8,7 @@ import pytest
 from selecmix.config import make_config, to_dict
 from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed
 from selecmix.experiments.paper import paper_numbers
-from selecmix.records import run_label, run_name
+from selecmix.experiments.records import run_label, run_name
 from selecmix.experiments.status import status_markdown
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from selecmix.experiments.cli import main
 from selecmix.experiments.sweeps import parse_shard, plan, shard, with_overrides
-from selecmix.records import run_name
+from selecmix.experiments.records import run_name
 
 PLAN = ["sweep", "--plan", "table1", "--ratios", "1", "5", "--seeds", "0", "--methods", "vanilla", "selecmix",
         "--profile", "fast"]

@@ -8,8 +8,8 @@ import torch
 
 from selecmix.config import METHODS, make_config
 from selecmix.methods.lff import LossEMA
-from selecmix.records import SCHEMA, read_result, result_path
-from selecmix.train import train
+from selecmix.experiments.records import SCHEMA, read_result, result_path
+from selecmix.experiments.runs import train_run
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
 
@@ -24,7 +24,7 @@ def tiny():
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_and_reports(method, tiny):
     cfg = make_config("cmnist", 5.0, method, "fast", **TINY)
-    r = train(cfg, splits=tiny, progress=False)
+    r = train_run(cfg, splits=tiny, progress=False)
     assert len(r["history"]) == r["config"]["epochs"] + (cfg.jtt_epochs if method == "jtt" else 0)
     for key in ("best_test_unbiased", "last_test_unbiased", "best_test_conflicting", "last_test_conflicting",
                 "best_test_aligned", "last_test_aligned"):
@@ -36,7 +36,7 @@ def test_every_method_trains_and_reports(method, tiny):
 @pytest.mark.parametrize("similarity", ["sc", "gt", "gce-cos", "gce-l2", "gce-kl"])
 def test_similarity_sources(similarity, tiny):
     cfg = make_config("cmnist", 5.0, "selecmix", "fast", similarity=similarity, pairs="B", **TINY)
-    r = train(cfg, splits=tiny, progress=False)
+    r = train_run(cfg, splits=tiny, progress=False)
     assert r["label"] == f"selecmix-sim{similarity}-pairsB"
     aux = r["history"][-1]["aux"]
     assert "negative_precision" in aux and "positive_precision" not in aux
@@ -46,7 +46,7 @@ def test_similarity_sources(similarity, tiny):
 
 def test_frozen_pretrained_g(tiny):
     cfg = make_config("cmnist", 5.0, "selecmix", "fast", g_pretrain_epochs=1, **TINY)
-    r = train(cfg, splits=tiny, progress=False, keep=True)
+    r = train_run(cfg, splits=tiny, progress=False, keep=True)
     mixer = r["method"].mixer
     assert mixer.frozen
     before = [p.clone() for p in mixer.source.g.parameters()]
@@ -68,7 +68,7 @@ def test_lff_upweights_bias_conflicting(cmnist_embedded):
     """After training, LfF's weight l_b / (l_b + l_d) is larger on bias-conflicting samples
     (measured at 5 epochs: 0.43 vs 0.19)."""
     train_set = cmnist_embedded.train
-    method = train(make_config("cmnist", 1.0, "lff", "fast", epochs=5), splits=cmnist_embedded,
+    method = train_run(make_config("cmnist", 1.0, "lff", "fast", epochs=5), splits=cmnist_embedded,
                    progress=False, keep=True)["method"]
     everyone = torch.arange(len(train_set))
     lb, ld = method.ema_b.normalized(everyone), method.ema_d.normalized(everyone)
@@ -78,7 +78,7 @@ def test_lff_upweights_bias_conflicting(cmnist_embedded):
 
 def test_jtt_upsamples_the_error_set(tiny):
     cfg = make_config("cmnist", 5.0, "jtt", "fast", jtt_upweight=5, **TINY)
-    method = train(cfg, splits=tiny, progress=False, keep=True)["method"]
+    method = train_run(cfg, splits=tiny, progress=False, keep=True)["method"]
     errors = method.error_set
     assert len(errors) > 0
     order = method.epoch_order(cfg.jtt_epochs + 1)
@@ -91,32 +91,32 @@ def test_jtt_upsamples_the_error_set(tiny):
 @pytest.mark.parametrize("method", ["selecmix", "lff_selecmix", "jtt"])
 def test_resume_gives_the_same_numbers(method, tiny, tmp_path):
     cfg = make_config("cmnist", 5.0, method, "fast", jtt_upweight=5, **{**TINY, "epochs": 3})
-    full = train(cfg, out=tmp_path / "a", splits=tiny, progress=False)
-    part = train(cfg, out=tmp_path / "b", splits=tiny, progress=False, stop_after=2)
+    full = train_run(cfg, out=tmp_path / "a", splits=tiny, progress=False)
+    part = train_run(cfg, out=tmp_path / "b", splits=tiny, progress=False, stop_after=2)
     assert part["incomplete"] and not (tmp_path / "b" / "cmnist").exists()
-    resumed = train(cfg, out=tmp_path / "b", splits=tiny, progress=False, resume=True)
+    resumed = train_run(cfg, out=tmp_path / "b", splits=tiny, progress=False, resume=True)
     strip = lambda r: [{k: v for k, v in h.items() if k != "seconds"} for h in r["history"]]
     assert strip(full) == strip(resumed)
     assert full["best_test_unbiased"] == resumed["best_test_unbiased"]
 
 
 def test_a_run_resumed_under_another_commit_records_both(tiny, tmp_path, monkeypatch):
-    import selecmix.train as train_module
+    import selecmix.experiments.runs as runs_module
 
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", **{**TINY, "epochs": 3})
-    monkeypatch.setattr(train_module, "git_commit", lambda: "aaaa")
-    train(cfg, out=tmp_path, splits=tiny, progress=False, stop_after=2)
-    monkeypatch.setattr(train_module, "git_commit", lambda: "bbbb")
-    resumed = train(cfg, out=tmp_path, splits=tiny, progress=False, resume=True)
+    monkeypatch.setattr(runs_module, "git_commit", lambda: "aaaa")
+    train_run(cfg, out=tmp_path, splits=tiny, progress=False, stop_after=2)
+    monkeypatch.setattr(runs_module, "git_commit", lambda: "bbbb")
+    resumed = train_run(cfg, out=tmp_path, splits=tiny, progress=False, resume=True)
     assert resumed["commit"] == "bbbb" and resumed["commits"] == ["aaaa", "bbbb"]
     assert read_result(result_path(tmp_path, cfg))["commits"] == ["aaaa", "bbbb"]
-    fresh = train(cfg, out=tmp_path / "fresh", splits=tiny, progress=False)
+    fresh = train_run(cfg, out=tmp_path / "fresh", splits=tiny, progress=False)
     assert fresh["commit"] == "bbbb" and "commits" not in fresh     # one commit: no list
 
 
 def test_result_file_schema_and_skip(tiny, tmp_path):
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", **TINY)
-    r = train(cfg, out=tmp_path, splits=tiny, progress=False)
+    train_run(cfg, out=tmp_path, splits=tiny, progress=False)
     path = tmp_path / "cmnist" / "cmnist-5pct-vanilla-n600-ep2-large_batch256-batch_size64-s0-fast.json"
     on_disk = json.loads(path.read_text())
     for key in ("dataset", "method", "ratio", "seed", "profile", "epochs", "config", "commit", "device", "torch",
@@ -131,7 +131,7 @@ def test_result_file_schema_and_skip(tiny, tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))
     # an existing result is returned as is, not retrained
     path.write_text(json.dumps({**on_disk, "best_test_unbiased": -1.0}))
-    assert train(cfg, out=tmp_path, splits=tiny, progress=False)["best_test_unbiased"] == -1.0
+    assert train_run(cfg, out=tmp_path, splits=tiny, progress=False)["best_test_unbiased"] == -1.0
     assert read_result(path)["best_test_unbiased"] == -1.0
 
 
@@ -143,7 +143,7 @@ def test_nan_loss_stops_with_a_clear_message(tiny, monkeypatch):
         (len(images), 3, 28, 28), float("nan")))
     cfg = make_config("cmnist", 5.0, "vanilla", "fast", **TINY)
     with pytest.raises(FloatingPointError, match="loss became nan.*Lower the learning rate"):
-        train(cfg, splits=tiny, progress=False)
+        train_run(cfg, splits=tiny, progress=False)
 
 
 def test_cached_inputs_give_the_same_numbers(tiny, monkeypatch):
@@ -161,17 +161,17 @@ def test_cached_inputs_give_the_same_numbers(tiny, monkeypatch):
         m.setattr(InputPipeline, "f_train", lambda *a, **k: pytest.fail("f_train called"))
         m.setattr(InputPipeline, "g_input", lambda self, images, device="cpu": g_calls.append(len(images))
                   or g_input(self, images, device))
-        cached = train(cfg, splits=tiny, progress=False)
+        cached = train_run(cfg, splits=tiny, progress=False)
     assert g_calls == [len(tiny.train)]
     monkeypatch.setattr(InputPipeline, "deterministic", property(lambda self: False))
-    uncached = train(cfg, splits=tiny, progress=False)
+    uncached = train_run(cfg, splits=tiny, progress=False)
     assert strip(cached) == strip(uncached) and len(strip(cached)) == cfg.epochs
 
 
 def test_same_seed_same_numbers(tiny):
     cfg = make_config("cmnist", 5.0, "selecmix", "fast", **TINY)
-    a = train(cfg, splits=tiny, progress=False)
-    b = train(cfg, splits=tiny, progress=False)
+    a = train_run(cfg, splits=tiny, progress=False)
+    b = train_run(cfg, splits=tiny, progress=False)
     assert [h["test"] for h in a["history"]] == [h["test"] for h in b["history"]]
 
 
@@ -191,8 +191,8 @@ def test_fast_profile_selecmix_beats_vanilla(cmnist_embedded):
     unbiased test accuracy beats Vanilla's by at least 5 points (measured: 44.1 vs 38.0 with torch's
     default 2 threads on a 2-core CPU; 45.4 vs 38.1 with 1 thread, as chapter 5 runs it -- float
     sums, and so the numbers, depend on the thread count)."""
-    vanilla = train(make_config("cmnist", 1.0, "vanilla", "fast"), splits=cmnist_embedded, progress=False)
-    selecmix = train(make_config("cmnist", 1.0, "selecmix", "fast"), splits=cmnist_embedded, progress=False)
+    vanilla = train_run(make_config("cmnist", 1.0, "vanilla", "fast"), splits=cmnist_embedded, progress=False)
+    selecmix = train_run(make_config("cmnist", 1.0, "selecmix", "fast"), splits=cmnist_embedded, progress=False)
     assert selecmix["best_test_unbiased"] >= vanilla["best_test_unbiased"] + 5, (
         selecmix["best_test_unbiased"], vanilla["best_test_unbiased"])
 
@@ -211,3 +211,20 @@ def test_active_units_finds_a_dead_layer(tiny):
         f.body[5].bias.fill_(-100.0)          # push the 16-unit layer below zero everywhere
     assert active_units(f, x)[2] == 0
     assert active_units(torch.nn.Linear(3, 3), x) is None
+
+
+def test_flush_denormal_is_set_per_run_and_kept_out_of_names(tiny):
+    from selecmix.experiments.records import run_name
+    from selecmix.train import build_run
+
+    end, vanilla = make_config("cmnist", 1.0, "end", "paper"), make_config("cmnist", 1.0, "vanilla", "paper")
+    assert end.flush_denormal and not vanilla.flush_denormal
+    assert run_name(end) == "cmnist-1pct-end-s0-paper"          # how it runs, not what it trains
+    tiny_cfg = dict(TINY, epochs=1)
+    try:
+        build_run(make_config("cmnist", 5.0, "end", "fast", **tiny_cfg), tiny)
+        assert (torch.tensor([1e-39]) * 1.0).item() == 0.0      # a subnormal is flushed to zero
+        build_run(make_config("cmnist", 5.0, "vanilla", "fast", **tiny_cfg), tiny)
+        assert (torch.tensor([1e-39]) * 1.0).item() > 0.0       # and kept again by the next run
+    finally:
+        torch.set_flush_denormal(False)

@@ -22,7 +22,7 @@ import torch
 from .. import __version__
 from ..config import REPO_ROOT, data_root, default_profile, make_config
 from ..data import BiasedSplits
-from ..train import train
+from ..experiments.runs import train_run
 
 # The repository the book is published from. It must match ``repository.url`` in _config.yml and
 # the links in every chapter's first cells (tests/test_book.py checks that they agree).
@@ -175,7 +175,7 @@ def quiet():
 
 def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, threads: int | None = 1,
                   runs: str | None = None) -> dict[str, Any]:
-    """:func:`selecmix.train.train` without a progress bar and without the probe's
+    """:func:`selecmix.experiments.runs.train_run` without a progress bar and without the probe's
     ConvergenceWarning (``train`` runs Table 3's bias probe at the end of full-scale runs), on
     one torch thread unless ``threads=None`` (see :func:`one_thread`; CUDA runs are unaffected).
     ``runs``: checkpoint every epoch into the chapter's runs folder ``work_dir(runs)`` and resume
@@ -184,5 +184,5 @@ def train_quietly(cfg, splits: BiasedSplits | None = None, keep: bool = False, t
     chapter's own and is keyed by the code version)."""
     where = dict(checkpoint_dir=work_dir(runs), resume=True) if runs else {}
     with quiet(), (one_thread() if threads == 1 else nullcontext()):
-        return train(cfg, splits=splits, progress=False, keep=keep, **where)
+        return train_run(cfg, splits=splits, progress=False, keep=keep, **where)
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset, BiasedSplits, InputPipeline
-from ..evaluate import bias_probe_on, similarity_groups
-from ..train import biased_features
+from ..evaluate import similarity_groups
+from ..experiments.probes import bias_probe_on, biased_features
 from . import one_thread, quiet
 
 PAIR_KINDS = ("positive", "negative", "contradicting_positive", "contradicting_negative")
@@ -305,7 +305,7 @@ def plot_similarity_panels(panels: dict[str, dict[str, list[float]]], suptitle: 
 @torch.no_grad()
 def image_features(model):
     """``model``'s biased embedding as a function of uint8 images: an :class:`AuxRun` (g's 128-d
-    L2-normalised output) or a trained method (:func:`selecmix.train.biased_features`: SelecMix's
+    L2-normalised output) or a trained method (:func:`selecmix.experiments.probes.biased_features`: SelecMix's
     ``g`` or LfF's biased model)."""
     if isinstance(model, AuxRun):
         return lambda images: model.embed_images(images)
@@ -326,7 +326,7 @@ def probe_bias(model, splits: BiasedSplits, max_train: int = 10000) -> float:
     """Table 3: accuracy (percent) of a linear probe that predicts the *bias label* from the frozen
     embedding, fitted on the (biased) training split and scored on the unbiased test split --
     where bias and label disagree, so only an embedding that encodes the bias itself scores
-    high. The protocol of the ``aux_bias_probe`` of recorded runs: :func:`selecmix.evaluate.bias_probe_on`."""
+    high. The protocol of the ``aux_bias_probe`` of recorded runs: :func:`selecmix.experiments.probes.bias_probe_on`."""
     with quiet():
         return bias_probe_on(image_features(model), splits, max_train)
 

@@ -24,7 +24,7 @@ from ..data import BiasedDataset
 from ..experiments.paper import PAPER_TABLE2
 from ..experiments.tables import format_runs, table_runs
 from ..mixing import choose_kind, sample_lambda, selecmix_batch
-from ..records import run_label
+from ..experiments.records import run_label
 from ..selection import (
     KINDS,
     bias_label_pairs,

@@ -2,7 +2,7 @@
 model-selection protocols, recorded full-scale results beside the paper (Tables 1, 6, 7), mean
 accuracy curves over seeds, the input-scaling pairs and the reduced-scale Corrupted CIFAR-10 runs.
 
-Every function takes result dicts as :func:`selecmix.train.train` returns them or as
+Every function takes result dicts as :func:`selecmix.experiments.runs.train_run` returns them or as
 :func:`selecmix.experiments.tables.load_results` reads them; nothing here trains or reads files on its own
 except :func:`train_runs` (which calls ``train``) and :func:`load_folder` (which reads a folder).
 
@@ -73,12 +73,12 @@ def train_runs(methods: Iterable[str], splits, out=None, dataset: str = "cmnist"
     """Train (or read back, when ``out`` holds the result) one run per method; returns
     ``{display name: result}``. With ``out`` and ``resume=True`` an interrupted run continues
     from its last epoch's checkpoint (``out/checkpoints``) and a finished one is not retrained."""
-    from ..train import train
+    from ..experiments.runs import train_run
 
     runs = {}
     for m in methods:
         cfg = make_config(dataset, ratio, m, **overrides)
-        runs[DISPLAY.get(m, m)] = train(cfg, out=out, resume=resume, splits=splits, progress=False)
+        runs[DISPLAY.get(m, m)] = train_run(cfg, out=out, resume=resume, splits=splits, progress=False)
     return runs
 
 
@@ -634,7 +634,7 @@ def rows_frame(rows: list[dict[str, Any]]):
             extra = ""
             if r.get("collapsed"):
                 h = r.get("healthy")
-                extra = f"; {r['collapsed']} collapsed, others {h.short()}" if h else f"; all collapsed"
+                extra = f"; {r['collapsed']} collapsed, others {h.short()}" if h else "; all collapsed"
             cell[(col, "ours")] = f"{r['ours_mean']:.2f}{spread} ({r['n']}{extra})"
         else:
             cell[(col, "ours")] = "not run"

@@ -3,8 +3,8 @@ vs ``g`` trained simultaneously), Table 4 in both model-selection protocols, and
 auxiliary statistics of recorded runs (Fig. 2's similarity curves, Fig. 9's pair precision).
 
 Every function takes a plain list of result dicts (:func:`selecmix.experiments.tables.load_results`, or
-the dicts returned by :func:`selecmix.train.train`) and finds the runs it needs by their *label*
-(:func:`selecmix.records.run_label`: method plus the fields that differ from the profile's
+the dicts returned by :func:`selecmix.experiments.runs.train_run`) and finds the runs it needs by their *label*
+(:func:`selecmix.experiments.records.run_label`: method plus the fields that differ from the profile's
 defaults, e.g. ``selecmix-noise2`` or ``selecmix-pre25-simsc``), dataset, ratio and profile.
 Missing runs are reported as missing ("not yet recorded"), never filled in. Seeds are averaged:
 mean, sample standard deviation and the number of seeds ``n``, over the tables' seeds
@@ -332,11 +332,11 @@ def live_run(method: str, splits, out, **overrides) -> dict[str, Any]:
     a finished run is read back, an interrupted one resumes from its last epoch. One torch thread,
     no progress bar."""
     from ..config import make_config
-    from ..train import train
+    from ..experiments.runs import train_run
     from . import one_thread, quiet
 
     with quiet(), one_thread():
-        return train(make_config("cmnist", 1.0, method, **overrides), out=out, resume=True, splits=splits,
+        return train_run(make_config("cmnist", 1.0, method, **overrides), out=out, resume=True, splits=splits,
                      progress=False)
 
 

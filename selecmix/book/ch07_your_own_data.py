@@ -45,13 +45,13 @@ def train_on(splits: BiasedSplits, methods: Sequence[str], out=None, name: str |
     ``out/<name>-<first 10 hex digits of the training images' sha256>`` (runs on different data
     never share a file) and an interrupted run resumes from its last epoch."""
     from ..data.cache import images_sha256
-    from ..train import train
+    from ..experiments.runs import train_run
 
     folder = None
     if out is not None:
         slug = re.sub(r"[^a-z0-9]+", "-", (name or splits.meta.get("dataset", "data")).lower()).strip("-")
         folder = Path(out) / f"{slug}-{images_sha256(splits.train.images)[:10]}"
-    return {m: train(config_for(splits, m, **overrides), out=folder, resume=True, splits=splits, progress=False)
+    return {m: train_run(config_for(splits, m, **overrides), out=folder, resume=True, splits=splits, progress=False)
             for m in methods}
 
 
@@ -115,7 +115,7 @@ def pattern_masks(density: float = 0.5, seed: int = 0) -> torch.Tensor:
     return (torch.rand(10, 3, 28, 28, generator=torch.Generator().manual_seed(1000 + seed)) < density).float()
 
 
-def pattern_mnist(ratio: float = 1.0, amplitude: float = 0.02, density: float = 0.5, source: str = "embedded",
+def pattern_mnist(ratio: float = 1.0, amplitude: float = 0.02, density: float = 0.5, source: str = "auto",
                   data_root=None, seed: int = 0) -> BiasedSplits:
     """MNIST whose bias is a *faint fixed pixel pattern*: a bias harder to learn than the label.
 
@@ -125,12 +125,16 @@ def pattern_mnist(ratio: float = 1.0, amplitude: float = 0.02, density: float = 
     unbiased). At ``amplitude = 0.02`` the pattern is 5 grey levels out of 255: learnable, but an
     MLP picks up the digit first -- the opposite of what SelecMix assumes (Sec. 5, Limitations).
     ``amplitude = 0`` gives plain (white) MNIST with a bias label that is not in the pixels at all.
-    Splits as in :func:`selecmix.data.build_colored_mnist` (``source`` ``embedded`` or ``mnist``).
+    Splits as in :func:`selecmix.data.build_colored_mnist` (``source`` ``embedded`` or ``mnist``;
+    ``auto``: the profile's, :func:`selecmix.config.default_source`).
     """
     from ..config import data_root as resolve_root
     from ..data import sources
     from ..data.colored_mnist import EMBEDDED_TEST_FRACTION
 
+    from ..config import default_source
+
+    source = default_source("cmnist") if source == "auto" else source
     gen = torch.Generator().manual_seed(seed)
     if source == "embedded":
         x, y = _embedded_digits()

@@ -22,7 +22,7 @@ from ..experiments.tables import (
     load_results,
     table_runs,
 )
-from ..records import run_label
+from ..experiments.records import run_label
 from . import COLAB_CLONE
 
 
@@ -245,7 +245,7 @@ DISPLAY = {"vanilla": "Vanilla", "mixup": "Mixup", "lff": "LfF", "jtt": "JTT", "
            "selecmix": "V+Ours", "lff_selecmix": "L+Ours", "lff_mixup": "LfF + mixup",
            "dfa": "DFA", "end": "EnD", "hex": "HEX", "rebias": "ReBias"}
 
-#: Readable names of the variant parts of a run label (:func:`selecmix.records.run_label`).
+#: Readable names of the variant parts of a run label (:func:`selecmix.experiments.records.run_label`).
 VARIANTS = [(r"pairs(A|B|AB)", r"pairs \1"), (r"noise([0-9.]+)", r"label noise \1 %"),
             (r"pre([0-9]+)", r"g pretrained \1 epochs"), (r"simgce_(cos|kl|l2)", r"GCE \1 similarity"),
             (r"simsc", "SC"), (r"simgt", "bias labels"), (r"simrandom", "random partners"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -14,10 +16,29 @@ from typing import Any, Callable
 import torch
 
 from ..config import cache_dir
-from ..records import atomic_torch_save
 from .dataset import BiasedDataset, BiasedSplits
 
 CACHE_VERSION = 1
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it to ``path``: never a
+    half-written file; the temporary file is removed if ``write`` fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file, then rename: never a half-written checkpoint."""
+    atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
 
 
 def images_sha256(images: torch.Tensor) -> str:

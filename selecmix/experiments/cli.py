@@ -67,6 +67,7 @@ _OPTIONS = {
     "jtt_upweight": "JTT: upsampling factor of the error set",
     "device": "auto (CUDA when present) | cpu | cuda",
     "threads": "torch CPU threads (use 1 per run when running several at once)",
+    "flush_denormal": "yes | no: flush subnormal floats to zero on the CPU (default: yes for DFA, EnD, ReBias, HEX)",
 }
 
 # Enumerated options: their accepted values, from selecmix.config.
@@ -80,9 +81,17 @@ _RESULTS = "book/results"
 def _option(parser: argparse.ArgumentParser, name: str) -> None:
     """``--name`` for the Config field ``name`` (type from the field, choices from :data:`_CHOICES`)."""
     kind = str({f.name: f.type for f in fields(Config)}[name])
-    conv = int if "int" in kind else float if "float" in kind else str
+    conv = _yes_no if "bool" in kind else int if "int" in kind else float if "float" in kind else str
     parser.add_argument("--" + name.replace("_", "-"), dest=name, type=conv, default=None,
                         choices=_CHOICES.get(name), help=_OPTIONS[name])
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("yes", "true", "1", "on"):
+        return True
+    if text.lower() in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"use yes or no, got {text!r}")
 
 
 def _positive(text: str) -> int:
@@ -194,8 +203,8 @@ def _run_config(args: argparse.Namespace):
 def _say_before_training(cfg, args: argparse.Namespace) -> Path | None:
     """Notices and refusals before training: an existing result is returned (the path), an existing
     checkpoint without --resume needs --force."""
-    from ..records import result_path, run_name
-    from ..train import checkpoint_epochs, checkpoint_file
+    from .records import result_path, run_name
+    from .runs import checkpoint_epochs, checkpoint_file
 
     path = result_path(args.out, cfg)
     if path.exists() and not args.force:
@@ -219,8 +228,9 @@ def _summary(result: dict) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..records import RunLocked, read_result, result_path
-    from ..train import CorruptCheckpoint, Interrupted, train
+    from ..train import Interrupted
+    from .records import RunLocked, read_result, result_path
+    from .runs import CorruptCheckpoint, train_run
 
     cfg = _run_config(args)
     if (recorded := _say_before_training(cfg, args)) is not None:
@@ -228,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     check_out_folder(args.out)
     try:
-        result = train(cfg, out=args.out, resume=args.resume, force=args.force,
+        result = train_run(cfg, out=args.out, resume=args.resume, force=args.force,
                        progress=False if args.no_progress else None)
     except CorruptCheckpoint as err:
         raise _UserError(f"checkpoint {err.path} cannot be read ({err.reason}); rerun with --force to start the "
@@ -439,7 +449,7 @@ def _args_replay(p: argparse.ArgumentParser) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     import torch
 
-    from ..records import read_result
+    from .records import read_result
     from .diagnostics import replay_first_epoch, write_scan
 
     torch.set_num_threads(args.threads)
@@ -517,7 +527,8 @@ def _trace_one(splits, ratio: float, seed: int, source: str, epochs: int, path: 
     """Trace one (source, ratio, seed) and write its record atomically."""
     import torch
 
-    from ..records import atomic_write, device_description, git_commit
+    from ..data.cache import atomic_write
+    from .records import device_description, git_commit
     from .diagnostics import partner_trace
 
     t0 = time.perf_counter()
@@ -537,8 +548,8 @@ def _args_reprobe(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_reprobe(args: argparse.Namespace) -> int:
-    from ..records import read_result
-    from ..train import PROBE_VERSION
+    from .probes import PROBE_VERSION
+    from .records import read_result
     from .probes import reprobe
 
     for path in sorted(Path(args.results).rglob("*.json")):

@@ -24,8 +24,9 @@ from ..config import OFFICIAL_G, make_config
 from ..data import BiasedSplits
 from ..data.transforms import InputPipeline
 from ..evaluate import active_units
-from ..records import atomic_write, device_description, git_commit, run_label
-from ..train import train
+from ..data.cache import atomic_write
+from .records import device_description, git_commit, run_label
+from .runs import train_run
 
 
 def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str, epochs: int = 1,
@@ -38,13 +39,13 @@ def first_epochs(method: str, seed: int, splits: BiasedSplits, input_scale: str,
     ``similarity``'s loss and then frozen; ``random_warmup_pools``: this book's remedy, random
     partners for the first pools) and return f's active units per hidden layer, its loss
     and its unbiased test accuracy then. ``label`` names the full run of the same method and
-    variant (:func:`selecmix.records.run_label`, the input scale left out: it is a column of its own)."""
+    variant (:func:`selecmix.experiments.records.run_label`, the input scale left out: it is a column of its own)."""
     frozen_g = ({"g_pretrain_epochs": g_pretrain_epochs, "similarity": similarity}
                 if "selecmix" in method and (g_pretrain_epochs is not None or similarity != "gsc") else {})
     remedy = {"random_warmup_pools": random_warmup_pools} if "selecmix" in method and random_warmup_pools else {}
     variant = {"pairs": pairs, "label_noise": float(label_noise), **frozen_g, **remedy}
     cfg = make_config("cmnist", ratio, method, profile, seed=seed, input_scale=input_scale, **variant)
-    run = train(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
+    run = train_run(cfg, splits=splits, progress=False, stop_after=epochs, keep=True)
     images = InputPipeline("cmnist", input_scale).f_eval(splits.test.images[:2048])
     units = active_units(run["method"].f, images)
     last = run["history"][-1]
@@ -73,7 +74,7 @@ def collapse_scan(splits: BiasedSplits, methods: Iterable[str] = ("vanilla", "se
 
 def scan_label(row: dict[str, Any]) -> str:
     """The table label of a scanned run (``selecmix``, ``selecmix-pairsB``, ``selecmix-noise0.5``),
-    as :func:`selecmix.records.run_label` names the full run of the same config. Scans recorded
+    as :func:`selecmix.experiments.records.run_label` names the full run of the same config. Scans recorded
     before rows carried a label scanned the pair set AB (or ``pairs``) without label noise."""
     if "label" in row:
         return row["label"]
@@ -173,8 +174,8 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
 def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> list[dict[str, Any]]:
     """:func:`partner_sources_of` for the ``g`` of each checkpointed SelecMix run (as it ended, or
     where an unfinished run stands), with the run's label, seed, epoch and f's active units."""
-    from ..records import run_name
-    from ..train import f_active_units
+    from .probes import f_active_units
+    from .records import run_name
     from .probes import load_checkpointed
 
     rows = []
@@ -250,7 +251,7 @@ def partner_trace(splits: BiasedSplits, ratio: float, seed: int, source: str, ep
                       "active_units": active_units(method.f, images), **pool_stats[key]})
 
     t0 = time.perf_counter()
-    run = train(cfg, splits=splits, progress=False, stop_after=epochs, on_step=observe)
+    run = train_run(cfg, splits=splits, progress=False, stop_after=epochs, on_step=observe)
     dead = next((s["step"] for s in steps if min(s["active_units"]) == 0), None)
     return {"source": source, "ratio": ratio, "seed": seed, "epochs": epochs, "config": {
                 k: getattr(cfg, k) for k in ("g_arch", "g_similarity_mode", "similarity", "input_scale")},
@@ -279,7 +280,7 @@ def replay_first_epoch(result: dict[str, Any], splits: BiasedSplits | None = Non
     from ..config import from_dict
 
     cfg = from_dict({**result["config"], "threads": 1})
-    run = train(cfg, splits=splits, progress=False, stop_after=1)
+    run = train_run(cfg, splits=splits, progress=False, stop_after=1)
     then, now = result["history"][0], run["history"][0]
     return {"name": result["name"], "label": result["label"], "recorded_commit": result.get("commit"),
             "recorded_device": result.get("device"),

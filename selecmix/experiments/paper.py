@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..config import REMEDY, make_config
-from ..records import run_label
+from .records import run_label
 
 
 def _row(*cells: str) -> tuple[tuple[float, float] | None, ...]:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..records import atomic_write
+from ..data.cache import atomic_write
 from .paper import paper_numbers, paper_ratios
 from .tables import aggregate, load_results
 

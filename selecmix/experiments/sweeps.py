@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PAPER_RATIOS, REMEDY, make_config
-from ..records import result_path, run_name
+from .records import result_path, run_name
 from .tables import table_seeds
 
 #: Exit status of ``train`` when another process holds the run's lock (the run is skipped).

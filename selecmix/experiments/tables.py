@@ -19,7 +19,7 @@ from statistics import mean, stdev
 from typing import Any, Iterable, Sequence
 
 from ..config import make_config, to_dict
-from ..records import SCHEDULE_FIELDS, SCHEMA, read_result
+from .records import SCHEDULE_FIELDS, SCHEMA, read_result
 from .paper import TABLES, paper_numbers, paper_ratios
 
 

@@ -10,7 +10,7 @@ the per-epoch history and the summary numbers. Accuracies are in percent.
 * ``valid_selected_test_unbiased`` -- test accuracy at the epoch of best (biased) validation
   accuracy: an honest model-selection rule that never looks at the test set.
 
-:func:`selecmix.train.train` writes them; :mod:`selecmix.experiments` reads them back.
+:func:`selecmix.experiments.runs.train_run` writes them; :mod:`selecmix.experiments.tables` reads them back.
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import REPO_ROOT, Config, make_config, to_dict
+from ..config import REPO_ROOT, Config, make_config, to_dict
+from ..data.cache import atomic_write
 
 SCHEMA = 1
 
@@ -42,7 +42,7 @@ _SHORT = {"pairs": "pairs", "similarity": "sim", "label_noise": "noise", "input_
           "g_similarity_mode": "gmode", "random_warmup_pools": "warm"}
 
 
-_IGNORED = {"seed", "data_root", "device", "threads", "extra", "dataset", "ratio", "method", "profile"}
+_IGNORED = {"seed", "data_root", "device", "threads", "flush_denormal", "extra", "dataset", "ratio", "method", "profile"}
 
 
 # Fields that set the scale of a run, not the method: in file names, not in table labels.
@@ -76,24 +76,6 @@ def run_name(cfg: Config) -> str:
 
 def result_path(out: str | os.PathLike, cfg: Config) -> Path:
     return Path(out) / cfg.dataset / f"{run_name(cfg)}.json"
-
-
-def atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file, then rename: never a half-written checkpoint."""
-    atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))
 
 
 def write_result(path: str | os.PathLike, result: dict[str, Any]) -> None:
