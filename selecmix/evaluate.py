@@ -1,4 +1,4 @@
-"""Evaluation: accuracy by group, similarity curves (Fig. 2), active units of an MLP.
+"""Evaluation: accuracy by group and the active units of an MLP.
 
 *Unbiased* accuracy is the accuracy on a split whose bias attributes are uniform (the test split
 of Colored MNIST and Corrupted CIFAR-10); *bias-aligned* and *bias-conflicting* accuracies are
@@ -43,41 +43,6 @@ def evaluate(logits_fn, ds: BiasedDataset, pipeline: InputPipeline, device="cpu"
              inputs: torch.Tensor | None = None) -> dict[str, float]:
     """Group accuracies of a model on one split (``inputs``: as in :func:`predictions`)."""
     return group_accuracy(predictions(logits_fn, ds, pipeline, device, inputs=inputs), ds)
-
-
-def _same_key_pair_sum(z: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of ``z_i . z_j`` over the ordered pairs (i, j) -- self-pairs included -- with equal
-    ``key``, and their number: ``sum_k |sum_{i: key_i = k} z_i|^2`` and ``sum_k n_k^2``."""
-    groups = int(key.max()) + 1
-    sums = torch.zeros(groups, z.shape[1], dtype=torch.float64, device=z.device).index_add_(0, key, z)
-    counts = torch.bincount(key, minlength=groups).double()
-    return (sums * sums).sum(), (counts * counts).sum()
-
-
-@torch.no_grad()
-def similarity_groups(z: torch.Tensor, y: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
-    """Mean cosine similarity ``z_i . z_j`` (i != j) of the four kinds of pairs of Fig. 2:
-    positives (same label), negatives (different label), contradicting positives (same label,
-    different bias) and contradicting negatives (different label, same bias).
-
-    Computed without the N x N similarity matrix: the sum of ``z_i . z_j`` over the pairs of a
-    group is the squared norm of the group's summed embedding, so every mean comes from per-group
-    sums (exact, in float64; O(N d) instead of O(N^2 d)).
-    """
-    z = z.double()
-    total = z.sum(0)
-    all_s, all_n = total @ total, float(len(z)) ** 2
-    self_s, self_n = (z * z).sum(), float(len(z))
-    y_s, y_n = _same_key_pair_sum(z, y)
-    b_s, b_n = _same_key_pair_sum(z, b)
-    yb_s, yb_n = _same_key_pair_sum(z, y * (int(b.max()) + 1) + b)
-
-    def mean(s, n):
-        return float(s / n) if n > 0 else float("nan")
-
-    return {"positive": mean(y_s - self_s, y_n - self_n), "negative": mean(all_s - y_s, all_n - y_n),
-            "contradicting_positive": mean(y_s - yb_s, y_n - yb_n),
-            "contradicting_negative": mean(b_s - yb_s, b_n - yb_n)}
 
 
 @torch.no_grad()

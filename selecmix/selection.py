@@ -1,4 +1,4 @@
-"""Contradicting-pair selection (paper Sec. 3.3, Eqs. 4 and 5) and how well it finds real ones.
+"""Contradicting-pair selection (paper Sec. 3.3, Eqs. 4 and 5).
 
 For a query i in the selection pool B:
 
@@ -9,7 +9,8 @@ For a query i in the selection pool B:
 
 Everything is one masked ``argmin`` / ``argmax`` over a similarity matrix, so any similarity
 works: cosine of ``g``'s embeddings (the method), ground-truth bias labels, or the embeddings and
-outputs of a GCE-trained model (Table 2's ablation).
+outputs of a GCE-trained model (Table 2's ablation). How well a run's choices match the hidden
+bias labels (Fig. 9) is measured by :mod:`selecmix.experiments.pair_stats`.
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def gce_similarity(features: torch.Tensor, logits: torch.Tensor, metric: str) ->
     raise ValueError(f"unknown GCE similarity metric {metric!r}; use 'cos', 'l2' or 'kl'")
 
 
-# --------------------------------------------------------------------------- evaluation (Fig. 9)
+# --------------------------------------------------------------------------- the definition, by bias labels
 def is_contradicting(i: torch.Tensor, k: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     """Whether pairs (i, k) are truly contradicting by the (hidden) bias labels:
     positive -- same label, different bias; negative -- different label, same bias."""
@@ -101,41 +102,3 @@ def is_contradicting(i: torch.Tensor, k: torch.Tensor, y: torch.Tensor, b: torch
     if kind == "positive":
         return (y[i] == y[k]) & (b[i] != b[k])
     return (y[i] != y[k]) & (b[i] == b[k])
-
-
-def pair_precision_recall(partner: torch.Tensor, y: torch.Tensor, b: torch.Tensor, kind: str) -> dict[str, float]:
-    """Precision and recall of the selected pairs against the bias labels (paper Fig. 9).
-
-    * precision: the share of selected pairs that are truly contradicting;
-    * recall: the share of the queries that *have* a contradicting candidate in the pool whose
-      selected partner is one (how many of the discoverable pairs were found).
-    """
-    queries = torch.arange(len(y), device=y.device)
-    chosen = partner >= 0
-    hit = chosen & is_contradicting(queries, partner.clamp_min(0), y, b, kind)
-    # a query has a contradicting candidate iff its (label, bias) group is not all of its label
-    # (positives) / of its bias value (negatives): counted per group, O(N)
-    num_b = int(b.max()) + 1
-    group = y * num_b + b
-    per_group = torch.bincount(group, minlength=(int(y.max()) + 1) * num_b)
-    per_side = torch.bincount(y if kind == "positive" else b)
-    discoverable = per_side[y if kind == "positive" else b] > per_group[group]
-    precision = hit.sum() / chosen.sum().clamp_min(1)
-    recall = (hit & discoverable).sum() / discoverable.sum().clamp_min(1)
-    return {"precision": 100 * float(precision), "recall": 100 * float(recall),
-            "selected": int(chosen.sum()), "discoverable": int(discoverable.sum())}
-
-
-def partner_sources(partner: torch.Tensor, y: torch.Tensor, y_clean: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
-    """What the chosen partners of a pool really are, by the *true* labels (Fig. 3's label noise):
-    the share (percent of chosen partners) that are **mislabelled** (training label ``y`` differs
-    from the true class ``y_clean``) and the share that are genuine **bias-conflicting** samples
-    (correct label, bias attribute other than the true class). A mislabelled sample looks exactly
-    like a contradicting partner -- its label disagrees with its bias -- so
-    :func:`pair_precision_recall`, which uses the training labels, counts it as a hit."""
-    k = partner[partner >= 0]
-    if len(k) == 0:
-        return {"mislabelled": 0.0, "conflicting": 0.0}
-    wrong = y[k] != y_clean[k]
-    genuine = ~wrong & (b[k] != y_clean[k])
-    return {"mislabelled": 100 * float(wrong.float().mean()), "conflicting": 100 * float(genuine.float().mean())}

@@ -97,7 +97,7 @@ def start(method: Method) -> RunState:
 def train(cfg: Config, splits: BiasedSplits | None = None, on_step=None,
           progress: bool | None = None) -> tuple[Method, list[dict[str, Any]]]:
     """Train a method from scratch: the trained method and one record per epoch (stage, mean
-    losses, valid / test accuracies by group, the mixer's statistics, seconds)."""
+    losses, valid / test accuracies by group, seconds)."""
     method, ctx = build_run(cfg, splits, on_step)
     state = train_epochs(method, ctx, start(method), progress=progress)
     return method, state.history
@@ -135,8 +135,7 @@ def train_epochs(method: Method, ctx: Context, state: RunState, on_epoch: Callab
 
 
 def epoch_record(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, b_dev: torch.Tensor) -> dict[str, Any]:
-    """Train one epoch and evaluate: the epoch's record (stage, losses, valid / test accuracies,
-    the mixer's statistics, seconds)."""
+    """Train one epoch and evaluate: the epoch's record (stage, losses, valid / test accuracies, seconds)."""
     t0 = time.perf_counter()
     losses = train_epoch(method, ctx, epoch, y_dev, b_dev)
     record = {"epoch": epoch, "stage": method.stage(epoch), "loss": losses}
@@ -145,8 +144,6 @@ def epoch_record(method: Method, ctx: Context, epoch: int, y_dev: torch.Tensor, 
         record[split] = evaluate(method.logits, getattr(ctx.splits, split), ctx.pipeline, ctx.device,
                                  ctx.eval_inputs(split))
     method.train_mode(True)
-    if method.mixer is not None:
-        record["aux"] = method.mixer.epoch_stats()
     record["seconds"] = time.perf_counter() - t0
     return record
 

@@ -127,7 +127,7 @@ def test_train_ratio(tiny):
 
 
 def test_similarity_groups_against_the_pairwise_loop():
-    from selecmix.evaluate import similarity_groups
+    from selecmix.experiments.pair_stats import similarity_groups
 
     gen = torch.Generator().manual_seed(3)
     z = torch.nn.functional.normalize(torch.randn(40, 8, generator=gen), dim=1)

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from selecmix.mixing import choose_kind, lisa_partners, mixup_batch, sample_lambda, selecmix_batch, selecmix_selection
-from selecmix.selection import pairs_from_similarity, gce_similarity, is_contradicting, pair_precision_recall, partner_sources
+from selecmix.experiments.pair_stats import pair_precision_recall, partner_sources
+from selecmix.selection import pairs_from_similarity, gce_similarity, is_contradicting
 
 
 def _brute(z, y, kind):

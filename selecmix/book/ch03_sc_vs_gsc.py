@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import BiasedDataset, BiasedSplits, InputPipeline
-from ..evaluate import similarity_groups
+from ..experiments.pair_stats import similarity_groups
 from ..experiments.probes import bias_probe_on, biased_features
 from . import one_thread, quiet
 
@@ -199,7 +199,7 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
                     probe_size: int = 4096, device="cpu", dataset: str = "cmnist", profile: str | None = None) -> AuxRun:
     """Train the auxiliary model ``g`` alone with SC (``loss="sc"``, Eq. 2) or GSC (``"gsc"``,
     Eq. 3) -- the experiment of Fig. 2 -- and after every epoch (and once before training, epoch 0)
-    record :func:`selecmix.evaluate.similarity_groups` on a fixed probe of ``probe_size``
+    record :func:`selecmix.experiments.pair_stats.similarity_groups` on a fixed probe of ``probe_size``
     training images (all of them in the fast profile's 3,600-image split): mean cosine
     similarity of positives, negatives, contradicting positives and contradicting negatives.
 

@@ -30,8 +30,8 @@ from ..selection import (
     bias_label_pairs,
     bias_label_similarity,
     is_contradicting,
-    pair_precision_recall,
 )
+from ..experiments.pair_stats import pair_precision_recall
 from .plots import show_image, to_float
 
 SOURCES = ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")           # Table 2's columns, in the paper's order

@@ -102,7 +102,7 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     ``g`` is trained alone, as inside SelecMix (GSC, the profile's optimiser and mini-batches, clean
     unaugmented input), for ``steps`` mini-batches; before the first and after every ``every``
     steps, the pairs it would select (Eqs. 4, 5) in ``pools`` fixed selection pools of the
-    training split are scored against the bias labels (:func:`selection.pair_precision_recall`,
+    training split are scored against the bias labels (:func:`.pair_stats.pair_precision_recall`,
     mean over the pools). Comparing ``mlp`` (ours for Colored MNIST) with ``resnet18_cifar`` (the
     official code's g) isolates what g's architecture does to the pairs SelecMix mixes, without
     the days a full ResNet18 run takes on a CPU.
@@ -111,7 +111,8 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
 
     from ..methods.selecmix import g_optimizer, g_step, train_alone
     from ..models import ContrastiveModel
-    from ..selection import KINDS, pair_precision_recall, pairs_from_similarity
+    from ..selection import KINDS, pairs_from_similarity
+    from .pair_stats import pair_precision_recall
 
     cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, g_arch=arch)
     torch.manual_seed(seed)
@@ -150,12 +151,13 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
 
 
 def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str, float]:
-    """Who SelecMix's ``g`` picks as partners, by the true labels (:func:`selecmix.selection.partner_sources`),
+    """Who SelecMix's ``g`` picks as partners, by the true labels (:func:`selecmix.experiments.pair_stats.partner_sources`),
     averaged over ``pools`` random selection pools of the training set: per pair kind, the share of
     chosen partners that are mislabelled and that are genuine bias-conflicting samples. The base
     rates -- their share of the training set -- come with them."""
     from ..methods.base import Pool
-    from ..selection import KINDS, partner_sources
+    from ..selection import KINDS
+    from .pair_stats import partner_sources
 
     train, cfg = ctx.splits.train, ctx.cfg
     gen = torch.Generator().manual_seed(seed)
@@ -228,7 +230,7 @@ def partner_trace(splits: BiasedSplits, ratio: float, seed: int, source: str, ep
     share one partner. Ends with the unbiased test accuracy after each epoch."""
     import time
 
-    from ..selection import pair_precision_recall
+    from .pair_stats import pair_precision_recall
 
     if source not in TRACE_SOURCES:
         raise ValueError(f"unknown partner source {source!r}; choose one of {sorted(TRACE_SOURCES)}")

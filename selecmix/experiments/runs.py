@@ -21,6 +21,7 @@ from ..data import BiasedSplits
 from ..data.cache import atomic_torch_save
 from ..methods import Context, Method
 from ..train import Interrupted, RunState, build_run, load_data, resolve_device, start, train_epochs
+from .pair_stats import PairStats
 from .probes import PROBE_VERSION, bias_probe_of, f_active_units
 from .records import (acquire_lock, build_result, git_commit, read_result, release_lock, result_path, run_name,
                       write_result)
@@ -102,11 +103,16 @@ def _train(cfg: Config, splits, resume_from: Path | None, ckpt: Path | None, pro
     else:
         state = start(method)
 
-    def save(state: RunState) -> None:
-        _save_checkpoint(ckpt, method, cfg, ctx.gen, state, commits)
+    stats = PairStats(method) if method.mixer is not None else None
+
+    def end_of_epoch(state: RunState) -> None:
+        if stats is not None:
+            state.history[-1]["aux"] = stats.epoch()      # Figs. 2, 3 and 9, measured
+        if ckpt is not None:
+            _save_checkpoint(ckpt, method, cfg, ctx.gen, state, commits)
 
     try:
-        train_epochs(method, ctx, state, save if ckpt is not None else None, stop_after, progress)
+        train_epochs(method, ctx, state, end_of_epoch, stop_after, progress)
     except Interrupted as err:
         err.checkpoint = ckpt
         raise

@@ -112,10 +112,6 @@ class Mixer:
         """Called after f's update on mini-batch ``batch`` (SelecMix trains ``g`` here, Alg. 2 line 8)."""
         return {}
 
-    def epoch_stats(self) -> dict[str, float]:
-        """Per-epoch diagnostics (e.g. pair precision / recall), reset after each call."""
-        return {}
-
     def modules(self) -> dict[str, Any]:
         """Models and optimisers to checkpoint."""
         return {}

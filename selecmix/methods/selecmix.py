@@ -21,17 +21,15 @@ never puts g in eval mode: a BatchNorm g (ResNet18) then normalises with the poo
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from ..evaluate import similarity_groups
 from ..losses import gce_loss, gsc_loss, supcon_loss
 from ..mixing import Selection, selecmix_batch, selecmix_selection
 from ..models import ContrastiveModel, make_classifier
-from ..selection import bias_label_pairs, gce_similarity, pair_precision_recall, pairs_from_similarity, partner_sources
+from ..selection import bias_label_pairs, gce_similarity, pairs_from_similarity
 from .base import Context, Method, Mixer, Pool, adam
 
 
@@ -159,16 +157,14 @@ class SelecMixMixer(Mixer):
     """Algorithm 1 per pool (one coin, partners by Eq. 4 / 5, lam = min(u, 1 - u), label y_k),
     and Algorithm 2 line 8 after each update of f (one step of ``g`` on the unmixed mini-batch).
     With ``random_warmup_pools`` = k (this book's remedy, not the paper's) the first k pools of
-    the run take random partners (:class:`RandomSource`) while g trains as usual."""
+    the run take random partners (:class:`RandomSource`) while g trains as usual. ``on_selection``,
+    if set, is called with each pool's choice (the measurements of :mod:`selecmix.experiments.pair_stats`)."""
 
     def __init__(self, ctx: Context):
         self.ctx, self.source, self.frozen = ctx, make_source(ctx), False
         self.pools_done = 0
         self.warmup = RandomSource(ctx) if ctx.cfg.random_warmup_pools else None
-        self.stats: dict[str, list[float]] = defaultdict(list)
-        probe_gen = torch.Generator().manual_seed(1234)          # fixed probe set for the curves
-        n = len(ctx.splits.train)
-        self.probe = torch.randperm(n, generator=probe_gen)[:min(n, 2048)]
+        self.on_selection = None
 
     def setup(self) -> None:
         epochs = self.ctx.cfg.g_pretrain_epochs
@@ -184,19 +180,9 @@ class SelecMixMixer(Mixer):
         selection = selecmix_selection(pool.y, lambda kind: source.partners(pool, kind), self.ctx.cfg.pairs,
                                        self.ctx.gen)
         self.pools_done += 1
-        self.record(pool, selection)
+        if self.on_selection is not None:
+            self.on_selection(pool, selection)
         return selection
-
-    def record(self, pool: Pool, selection: Selection) -> None:
-        """The pool's statistics for the epoch's record: pair precision / recall (Fig. 9) and, under
-        label noise, the share of mislabelled partners (Fig. 3)."""
-        kind, partner = selection.kind, selection.partner
-        found = pair_precision_recall(partner, pool.y, pool.b, kind)
-        self.stats[f"{kind}_precision"].append(found["precision"])
-        self.stats[f"{kind}_recall"].append(found["recall"])
-        if self.ctx.cfg.label_noise > 0:
-            y_clean = self.ctx.splits.train.y_clean[pool.idx.cpu()].to(pool.y.device)
-            self.stats[f"{kind}_mislabelled"].append(partner_sources(partner, pool.y, y_clean, pool.b)["mislabelled"])
 
     def loss(self, f, pool: Pool, batch: torch.Tensor, selection: Selection) -> torch.Tensor:
         x_mix, y_mix = selecmix_batch(pool.x, pool.y, selection.partner, selection.lam, batch)
@@ -206,17 +192,6 @@ class SelecMixMixer(Mixer):
         if self.frozen or not self.source.trainable:
             return {}
         return {"aux": self.source.train_step(pool, batch)}
-
-    def epoch_stats(self) -> dict[str, float]:
-        out = {key: sum(v) / len(v) for key, v in self.stats.items() if v}
-        self.stats.clear()
-        if isinstance(self.source, ContrastiveSource):
-            train = self.ctx.splits.train
-            x_g = self.ctx.g_inputs(self.probe.to(self.ctx.train_images.device))
-            groups = similarity_groups(self.source.embed(x_g), train.y_clean[self.probe].to(self.ctx.device),
-                                       train.b[self.probe].to(self.ctx.device))
-            out.update({f"sim_{k}": v for k, v in groups.items()})
-        return out
 
     def modules(self):
         return self.source.modules()
