@@ -74,7 +74,7 @@ def test_sweep_methods_filter_and_jtt_only_at_table7_ratios(capsys):
 def test_sweep_scale_plan_feeds_clean_inputs(capsys):
     assert main(["sweep", "--plan", "scale", "--ratios", "1", "--seeds", "0", "--dry-run", "--out", "/tmp/none"]) == 0
     text = "".join(capsys.readouterr())
-    assert "3 runs in the plan" in text and text.count("--input-scale clean") == 3
+    assert "7 runs in the plan" in text and text.count("--input-scale clean") == 7     # Table 1's MLP methods
 
 
 def test_plan_all_is_every_plan_once_headline_first():

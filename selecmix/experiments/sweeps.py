@@ -101,7 +101,8 @@ def plan(name: str, dataset: str = "cmnist", ratios=None, seeds=None) -> list[Ru
     if name == "sc":       # Fig. 2 / 5: SelecMix with g trained by plain SC, simultaneously
         return _runs(dataset, ratios, seeds, ("selecmix",), similarity="sc")
     if name == "scale":    # the input-scaling quirk: f on clean [0, 1] inputs instead of [0, 1/255]
-        return _runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), input_scale="clean")
+        return (_runs(dataset, ratios, seeds, ("vanilla", "lff", "selecmix"), input_scale="clean")
+                + _runs(dataset, ratios, seeds, ("end", "hex", "dfa", "rebias"), input_scale="clean"))
     if name == "all":
         return _everything(dataset, ratios, seeds)
     if name == "cifar-reduced":  # a CPU-sized Corrupted CIFAR-10 study (use with --profile fast)
