@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
 
 from .. import __version__
@@ -53,8 +54,6 @@ def data_label() -> str:
 
 def setup(notebook: str, seed: int = 0) -> torch.device:
     """Print the run banner of a chapter, seed torch, set plot and table defaults; return the device."""
-    import pandas as pd      # the chapters' tables (pandas is imported by the book only)
-
     torch.manual_seed(seed)
     pd.set_option("display.max_colwidth", None)       # a cell "mean ± std (n; k collapsed, others ...)" in full
     if default_profile() == "fast" and not torch.cuda.is_available():
@@ -135,8 +134,6 @@ def live_runs(specs: dict[str, dict[str, Any]], splits: BiasedSplits, dataset: s
 def run_frame(results: dict[str, dict], source: str = "live fast run"):
     """One row per run: best-test (paper protocol) and last-epoch unbiased accuracy, best
     bias-conflicting accuracy, wall time -- a DataFrame whose caption names its source."""
-    import pandas as pd
-
     rows = {label: {"best test unbiased": r["best_test_unbiased"], "last-epoch unbiased": r["last_test_unbiased"],
                     "best test conflicting": r["best_test_conflicting"],
                     "epochs": len([h for h in r["history"] if h.get("stage", "main") == "main"]),

@@ -19,7 +19,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ..config import data_root as resolve_root
+from ..data import sources
+from ..data.corruptions import CORRUPTIONS, corrupt
 from ..data.dataset import assign_bias_labels
+from ..data.sources import CIFAR10_CLASSES
 from .plots import figure_explorer
 
 PAPER_ALPHAS = (0.5, 1.0, 2.0, 5.0)
@@ -116,9 +120,6 @@ CIFAR_GROUPS_PNG = "cifar10c_aligned_conflicting.png"
 
 def _cifar_test_images(per_class: int, seed: int = 0, data_root=None) -> tuple[np.ndarray, list[int]]:
     """``per_class`` CIFAR-10 test images of every class, (10 * per_class, 32, 32, 3) uint8, class-major."""
-    from ..config import data_root as resolve_root
-    from ..data import sources
-
     x, y = sources.cifar10(resolve_root(data_root), train=False)
     gen = np.random.default_rng(seed)
     picks = [int(i) for c in range(10) for i in gen.choice(np.flatnonzero(y.numpy() == c), per_class, replace=False)]
@@ -129,9 +130,6 @@ def cifar10c_corruption_grid(seed: int = 0, data_root=None):
     """One CIFAR-10 test image per class (rows), clean and under each of the ten corruptions at
     CIFAR-10-C's level 5 (columns). The diagonal cell of each row -- class c under corruption c --
     is what a bias-aligned training image of that class looks like."""
-    from ..data.corruptions import CORRUPTIONS, corrupt
-    from ..data.sources import CIFAR10_CLASSES
-
     clean, _ = _cifar_test_images(1, seed, data_root)
     cols = [clean] + [corrupt(clean, name, 5, np.random.default_rng([seed, k])) for k, name in enumerate(CORRUPTIONS)]
     fig, axes = plt.subplots(10, 11, figsize=(7.6, 7.4))
@@ -159,9 +157,6 @@ def cifar10c_corruption_grid(seed: int = 0, data_root=None):
 def cifar10c_groups_figure(per_class: int = 4, seed: int = 1, data_root=None):
     """Per class (rows): ``per_class`` bias-aligned images (the class's own corruption) left and
     ``per_class`` bias-conflicting ones (a random other corruption, named below) right."""
-    from ..data.corruptions import CORRUPTIONS, corrupt
-    from ..data.sources import CIFAR10_CLASSES
-
     clean, _ = _cifar_test_images(2 * per_class, seed, data_root)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(10, 2 * per_class, figsize=(6.4, 8.6))

@@ -3,19 +3,22 @@ of, the lambda explorer and the table of live runs by protocol.
 """
 from __future__ import annotations
 
+from statistics import mean
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data import BiasedDataset
+from ..experiments.paper import paper_numbers
 from ..experiments.tables import format_runs, is_collapsed, table_runs
-from ..mixing import beta_sample, sample_lambda
+from ..mixing import beta_sample, mixup_batch, sample_lambda
 from ..selection import (
     is_contradicting,
 )
-from .plots import show_image, to_float
+from .plots import figure_explorer, show_image, to_float
 
 
 # =========================================================================== Sec. 3.1: pairs by bias labels
@@ -135,8 +138,6 @@ def mixup_demo(ds: BiasedDataset, n: int = 8, seed: int = 0) -> dict[str, Any]:
     """One plain-mixup batch (Eq. 1, :func:`selecmix.mixing.mixup_batch`) of ``n`` random training
     images, with the partner images made visible: ``x``, ``partner``, ``mixed`` (floats), the
     labels ``y_i``, ``y_k`` and ``lam``."""
-    from ..mixing import mixup_batch
-
     gen = torch.Generator().manual_seed(seed)
     batch = torch.randperm(len(ds), generator=gen)[:n]
     x, y = to_float(ds.images[batch]), ds.y[batch]
@@ -223,8 +224,6 @@ def lambda_explorer(ds: BiasedDataset, pairs: Sequence[tuple[int, int, str]]):
     """A slider over lam and a choice of pair (Jupyter / Colab); see :func:`lambda_static`."""
     import ipywidgets as w
 
-    from .plots import figure_explorer
-
     options = [(f"{kind}: {int(ds.y[i])} x {int(ds.y[k])}", n) for n, (i, k, kind) in enumerate(pairs)]
 
     def show(pair, lam):
@@ -243,8 +242,6 @@ def protocol_frame(results: list[dict], rows: Sequence[tuple[str, str]], ratio: 
     beside the paper's best-test number; the tables' seeds only (:data:`selecmix.experiments.tables.TABLE_SEEDS`).
     ``rows`` are ``(run label, display name)``. Collapsed runs (:func:`selecmix.experiments.tables.is_collapsed`)
     count in the mean like any other; their number and the mean of the others follow, as in Table 1."""
-    import pandas as pd
-
     keys = {"best test (paper protocol)": "best_test_unbiased", "last epoch": "last_test_unbiased",
             "best validation epoch": "valid_selected_test_unbiased"}
     data = {}
@@ -271,11 +268,6 @@ def margin_frame(results: list[dict], ratio: float = 1.0, paper: dict | None = N
     the same pairs, from the recorded runs of one ratio (the tables' seeds), at the best test epoch
     and the last epoch, the paper's margin (best test) beside it, and in how many seeds run with
     both SelecMix was ahead. Means over every run (:func:`~selecmix.experiments.tables.format_runs`'s rule)."""
-    import pandas as pd
-    from statistics import mean
-
-    from ..experiments.paper import paper_numbers
-
     paper = paper_numbers("cmnist") if paper is None else paper
     runs = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
     rows = {}
@@ -303,8 +295,6 @@ def seed_margin_frame(results: list[dict], ratio: float = 1.0):
     """Table 5 per seed: for each pair set (A, B, AB) and seed recorded with both mixing rules,
     LISA's and SelecMix's (bias labels) unbiased test accuracy at the best test epoch, SelecMix's
     margin there and its margin at the last epoch. One row per (pair set, seed)."""
-    import pandas as pd
-
     runs = [r for r in table_runs(results) if float(r["ratio"]) == float(ratio)]
     rows = {}
     for name, (lisa, ours) in TABLE5_PAIRS.items():

@@ -15,18 +15,30 @@ Fig. 4, Table 3).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..config import make_config
 from ..data import BiasedDataset, BiasedSplits, InputPipeline
+from ..data.colored_mnist import COLORS
 from ..experiments.pair_stats import similarity_groups
+from ..experiments.paper import PAPER_TABLE3
 from ..experiments.probes import bias_probe_on, biased_features
+from ..experiments.tables import is_collapsed, table_runs
+from ..losses import gce_loss
+from ..methods.selecmix import g_optimizer, g_step, train_alone
+from ..models import ContrastiveModel
 from . import one_thread, quiet
+from .ch04_pair_selection import window_mean
+from .plots import figure_explorer
+from .recorded import aux_series, cell_text, select, summarize
 
 PAIR_KINDS = ("positive", "negative", "contradicting_positive", "contradicting_negative")
 
@@ -88,8 +100,6 @@ def toy_anchor() -> dict[str, Any]:
 def toy_anchor_table(tau: float = 0.2, q: float = 0.7):
     """One row per kind of pair of :func:`toy_anchor`: cosine similarity, p_ik, GSC weight p_ik^q,
     and the pull of the SC and GSC terms on that pair (a pandas DataFrame)."""
-    import pandas as pd
-
     toy = toy_anchor()
     wts = gsc_pair_weights(toy["sim"], tau, q)
     pull_sc = anchor_pulls(toy["sim"], toy["positive"], tau, None)
@@ -144,8 +154,6 @@ def gsc_weight_explorer():
     """Sliders over q and tau redrawing :func:`draw_gsc_weights` (Jupyter / Colab)."""
     import ipywidgets as w
 
-    from .plots import figure_explorer
-
     q = w.FloatSlider(value=0.7, min=0.0, max=1.0, step=0.05, description="q", continuous_update=False)
     tau = w.FloatLogSlider(value=0.2, base=10, min=-1.3, max=0, step=0.05, description="tau", continuous_update=False)
     return figure_explorer(draw_gsc_weights, q=q, tau=tau)
@@ -155,8 +163,6 @@ def gce_gradient_ratio(logits: torch.Tensor, y: torch.Tensor, q: float = 0.7) ->
     """App. C.2, Eq. 6: per sample, the gradient of :func:`selecmix.losses.gce_loss` w.r.t. the
     logits divided by that of cross-entropy, next to ``q * p_y^q`` (LfF's form carries the extra
     constant q). Both are computed with autograd; they agree to rounding."""
-    from ..losses import gce_loss
-
     logits = torch.as_tensor(logits, dtype=torch.float64)
     grads = []
     for fn in (lambda z: gce_loss(z, y, q, reduction="sum"), lambda z: F.cross_entropy(z, y, reduction="sum")):
@@ -209,12 +215,6 @@ def train_auxiliary(splits: BiasedSplits, loss: str = "gsc", epochs: int = 20, s
     exactly as inside SelecMix, only without ``f``: mini-batches of ``batch_size`` images of
     the training split, unaugmented, clean input scale.
     """
-    import time
-
-    from ..config import make_config
-    from ..methods.selecmix import g_optimizer, g_step, train_alone
-    from ..models import ContrastiveModel
-
     if loss not in ("sc", "gsc"):
         raise ValueError(f"unknown loss {loss!r}; use 'sc' (Eq. 2) or 'gsc' (Eq. 3)")
     train = splits.train
@@ -263,8 +263,6 @@ def recorded_similarity_curves(results, label: str, dataset: str = "cmnist", rat
     """Fig. 2's curves from *recorded* runs with that label (``selecmix``: GSC, ``selecmix-simsc``:
     SC), averaged over seeds: the ``sim_*`` entries of each epoch's ``aux`` record, measured on a
     fixed probe of 2,048 training images. ``n`` = number of seeds (0: not yet recorded)."""
-    from .recorded import aux_series
-
     s = aux_series(results, label, [f"sim_{k}" for k in PAIR_KINDS], dataset, ratio, profile)
     curves = {"epoch": s["epoch"], "n": s["n"]}
     for kind in PAIR_KINDS:
@@ -354,8 +352,6 @@ def plot_tsne_grid(points: dict[tuple[str, str], tuple[np.ndarray, torch.Tensor]
     """Fig. 4: a grid of t-SNE scatter plots, ``points[(row, column)] = (xy, bias labels)``; each
     point is drawn in its bias class's Colored MNIST colour
     (:data:`selecmix.data.colored_mnist.COLORS`, or ``colors``: one RGB row per class)."""
-    from ..data.colored_mnist import COLORS
-
     palette = np.asarray(COLORS if colors is None else colors, dtype=float)
     rows = list(dict.fromkeys(r for r, _ in points))
     cols = list(dict.fromkeys(c for _, c in points))
@@ -382,8 +378,6 @@ def plot_tsne_grid(points: dict[tuple[str, str], tuple[np.ndarray, torch.Tensor]
 def probe_frame(probes: dict[tuple[str, float], float]):
     """Live probe accuracies ``{(model name, ratio): accuracy}`` as a table: one row per model,
     one column per ratio."""
-    import pandas as pd
-
     models = list(dict.fromkeys(m for m, _ in probes))
     ratios = sorted({r for _, r in probes})
     frame = pd.DataFrame({f"{r:g} %": [probes.get((m, r)) for m in models] for r in ratios}, index=models)
@@ -400,10 +394,6 @@ def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[floa
     """Table 3 from recorded runs: the ``aux_bias_probe`` each LfF / SelecMix run stores at its
     end (same probe as :func:`probe_bias`), mean ± std over the tables' seeds, or "not yet recorded";
     runs whose ``f`` collapsed are kept: the probe is of ``g``, which trains either way."""
-    import pandas as pd
-
-    from .recorded import cell_text, select, summarize
-
     results = list(results)
     labels = RECORDED_PROBES if labels is None else labels
     data = {f"{r:g} %": [cell_text(summarize(select(results, label, dataset, r, profile), "aux_bias_probe"))
@@ -415,10 +405,6 @@ def recorded_probe_frame(results, dataset: str = "cmnist", ratios: Sequence[floa
 
 def paper_table3_frame():
     """The paper's Table 3 (Corrupted CIFAR-10 and BFFHQ; the paper gives no Colored MNIST numbers)."""
-    import pandas as pd
-
-    from ..experiments.paper import PAPER_TABLE3
-
     names = {"lff": "LfF", "DFA": "DFA", "selecmix": "Ours (GSC)"}
     cols = {}
     for dataset, rows in PAPER_TABLE3.items():
@@ -441,11 +427,6 @@ def sc_vs_gsc_seeds(results, dataset: str = "cmnist", ratio: float = 1.0):
     mean precision of the contradicting positives and negatives it chose over the run, the bias
     probe of its ``g``, and the unbiased test accuracy of ``f`` (best test epoch, last epoch; a run
     whose ``f`` collapsed, :func:`~selecmix.experiments.tables.is_collapsed`, says so)."""
-    import pandas as pd
-
-    from ..experiments.tables import is_collapsed, table_runs
-    from .ch04_pair_selection import window_mean
-
     rows = {}
     for name, label in (("GSC", "selecmix"), ("SC", "selecmix-simsc")):
         for r in sorted(table_runs(results), key=lambda r: r.get("seed", 0)):

@@ -18,21 +18,26 @@ from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
+from ..config import make_config
 from ..data import BiasedDataset
+from ..data.colored_mnist import COLORS
+from ..experiments.pair_stats import pair_precision_recall
 from ..experiments.paper import PAPER_TABLE2
-from ..experiments.tables import format_runs, table_runs
-from ..mixing import choose_kind, sample_lambda, selecmix_batch
 from ..experiments.records import run_label
+from ..experiments.tables import format_runs, table_runs
+from ..methods import Pool
+from ..mixing import choose_kind, sample_lambda, selecmix_batch
 from ..selection import (
     KINDS,
     bias_label_pairs,
     bias_label_similarity,
     is_contradicting,
+    pairs_from_similarity,
 )
-from ..experiments.pair_stats import pair_precision_recall
-from .plots import show_image, to_float
+from .plots import figure_explorer, show_image, to_float
 
 SOURCES = ("gt", "gce-cos", "gce-l2", "gce-kl", "gsc")           # Table 2's columns, in the paper's order
 
@@ -72,8 +77,6 @@ def _aux(method):
 
 def pool_of(method, idx: torch.Tensor):
     """A :class:`selecmix.methods.Pool` of training indices for a trained method (unaugmented inputs)."""
-    from ..methods import Pool
-
     ctx = method.ctx
     idx = idx.to(ctx.device)
     train = ctx.splits.train
@@ -117,8 +120,6 @@ def walk_pool(method, idx: torch.Tensor, seed: int = 0) -> Walk:
     """Algorithm 1 on the pool ``idx`` with a trained method's auxiliary model: the similarity,
     the coin, per-query lam, contradicting positives (Eq. 4) *and* negatives (Eq. 5), the mixed
     images with their labels, and how many of the pairs are truly contradicting."""
-    from ..selection import pairs_from_similarity
-
     gen = torch.Generator().manual_seed(seed)
     ds = method.ctx.splits.train
     y, b, images = ds.y[idx], ds.b[idx], ds.images[idx]
@@ -144,8 +145,6 @@ def _group_edges(values: torch.Tensor) -> list[int]:
 def similarity_figure(walk: Walk, title: str | None = None):
     """The pool's similarity matrix, rows and columns sorted by label then bias; a strip of each
     sample's colour on the left and top, bias-conflicting samples marked with a dot."""
-    from ..data.colored_mnist import COLORS
-
     n = len(walk.y)
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
     cosine = walk.source in ("gsc", "sc", "gce-cos")
@@ -272,8 +271,6 @@ def pair_explorer(walk: Walk):
     Static twin: :func:`pairs_figure` and :func:`query_figure`."""
     import ipywidgets as w
 
-    from .plots import figure_explorer
-
     return figure_explorer(lambda query, kind: query_figure(walk, query, kind),
                            query=w.IntSlider(value=0, min=0, max=len(walk.y) - 1, description="query i",
                                              continuous_update=False),
@@ -338,8 +335,6 @@ def window_mean(result: dict, stat: str, first: int = 1, last: int | None = None
 def discovery_summary(results: dict[str, dict], first: int = 1, last: int | None = None):
     """Mean over the epochs ``first..last`` (1-based, inclusive) of each pair-discovery statistic
     of each run's history: one row per run, columns (precision / recall, positive / negative)."""
-    import pandas as pd
-
     rows = {label: {tuple(reversed(stat.split("_"))): window_mean(r, stat, first, last) for stat in STATS}
             for label, r in results.items()}
     frame = pd.DataFrame(rows).T
@@ -366,8 +361,6 @@ def discovery_at_end(method, pool_size: int | None = None, seed: int = 0) -> dic
 
 def discovery_frame(methods: dict[str, Any], pool_size: int | None = None, seed: int = 0):
     """:func:`discovery_at_end` for several trained methods, one row each (percent)."""
-    import pandas as pd
-
     frame = pd.DataFrame({label: discovery_at_end(m, pool_size, seed) for label, m in methods.items()}).T
     frame.columns = pd.MultiIndex.from_tuples([tuple(reversed(c.split("_"))) for c in frame.columns])
     return frame.round(1)
@@ -395,8 +388,6 @@ def discovery_bars(frame, title: str = ""):
 def table2_label(similarity: str, pairs: str, method: str = "lff_selecmix", dataset: str = "cmnist",
                  ratio: float = 1.0) -> str:
     """The run label of one cell of Table 2, e.g. ``lff_selecmix-simgt-pairsA``."""
-    from ..config import make_config
-
     return run_label(make_config(dataset, ratio, method, "paper", similarity=similarity, pairs=pairs))
 
 
@@ -432,8 +423,6 @@ def precision_windows(runs: dict[str, dict], kind: str = "negative",
     """Per run, the mean precision (%) of the contradicting pairs of one ``kind`` it chose over
     windows of epochs (:func:`window_mean`), beside its best test accuracy -- do the runs with the
     poorer pairs train worse?"""
-    import pandas as pd
-
     def name(first, last):
         return "whole run" if (first, last) == (1, None) else (
             f"epoch {first}" if first == last else f"epochs {first}-{last or 'end'}")
@@ -447,8 +436,6 @@ def table2_frame(results: list[dict] | None = None, dataset: str = "cmnist", rat
                  method: str = "lff_selecmix", key: str = "best_test_unbiased"):
     """Table 2's layout (rows: pair sets, columns: similarity sources). ``results=None``: the
     paper's numbers (Corrupted CIFAR-10, 1 %); otherwise our recorded runs, 'mean ± std (n)'."""
-    import pandas as pd
-
     if results is None:
         data = {PAIR_SET_NAMES[p]: {SOURCE_NAMES[s]: f"{m:.2f} ± {sd:.2f}" for s, (m, sd) in PAPER_TABLE2[p].items()}
                 for p in PAIR_SET_NAMES}
@@ -472,8 +459,6 @@ def ordering_frame(results: list[dict] | None = None, live: dict[str, dict] | No
                    dataset: str = "cmnist", ratio: float = 1.0, method: str = "lff_selecmix"):
     """The order of the similarity sources (best first) in the paper's Table 2, in our recorded
     runs and, if given, in the live runs (``live``: similarity -> result, pair set AB)."""
-    import pandas as pd
-
     cols = {"paper (Corrupted CIFAR-10 1 %, L+Ours)": orderings(
         {p: {s: m for s, (m, _) in PAPER_TABLE2[p].items()} for p in PAIR_SET_NAMES})}
     if results is not None:
@@ -507,6 +492,4 @@ def recorded_discovery(results: list[dict], dataset: str = "cmnist", ratio: floa
 def first_and_whole(results: dict[str, dict]):
     """Pair discovery of each run in its first epoch and over the whole run (means of the per-epoch
     statistics, :func:`discovery_summary`): one row per run."""
-    import pandas as pd
-
     return pd.concat({"epoch 1": discovery_summary(results, 1, 1), "whole run": discovery_summary(results)})

@@ -16,20 +16,24 @@ The three protocols (see :mod:`selecmix.experiments.tables`):
 from __future__ import annotations
 
 import math
-from statistics import mean
+from statistics import mean, median
 from typing import Any, Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from ..config import make_config
-from ..experiments.paper import PAPER_JTT, PAPER_TABLE6
+from ..experiments.paper import PAPER_JTT, PAPER_TABLE6, paper_numbers
+from ..experiments.runs import train_run
 from ..experiments.tables import (
     aggregate,
+    collapsed_cells,
     comparison_rows,
     format_runs,
     is_collapsed,
 )
+from .plots import figure_explorer
 from .recorded import DISPLAY, display_name, loss_span, main_history
 
 # One colour per method, shared by every figure of the chapter.
@@ -49,8 +53,6 @@ def lambda_table(methods: Iterable[str] = ("vanilla", "mixup", "lff", "jtt", "se
                  dataset: str = "cmnist"):
     """The weights of ``L = lambda_base L_base(B) + lambda_ours L_CE(B~)`` (App. A.2) per method,
     read from :func:`selecmix.config.make_config`, with what ``L_base`` and ``B~`` are."""
-    import pandas as pd
-
     base = {"vanilla": "CE", "mixup": "CE", "selecmix": "CE", "jtt": "CE (upsampled error set)",
             "lff": "LfF-weighted CE", "lff_selecmix": "LfF-weighted CE", "lff_mixup": "LfF-weighted CE",
             "lisa": "CE"}
@@ -73,8 +75,6 @@ def train_runs(methods: Iterable[str], splits, out=None, dataset: str = "cmnist"
     """Train (or read back, when ``out`` holds the result) one run per method; returns
     ``{display name: result}``. With ``out`` and ``resume=True`` an interrupted run continues
     from its last epoch's checkpoint (``out/checkpoints``) and a finished one is not retrained."""
-    from ..experiments.runs import train_run
-
     runs = {}
     for m in methods:
         cfg = make_config(dataset, ratio, m, **overrides)
@@ -85,8 +85,6 @@ def train_runs(methods: Iterable[str], splits, out=None, dataset: str = "cmnist"
 def protocol_table(runs: dict[str, dict[str, Any]]):
     """One row per run: unbiased test accuracy under the three protocols (and the epoch each one
     picks), plus the bias-aligned and bias-conflicting accuracies of the last epoch."""
-    import pandas as pd
-
     rows = {}
     for name, r in runs.items():
         hist = main_history(r)
@@ -127,8 +125,6 @@ def plot_runs(runs: dict[str, dict[str, Any]], title: str = "", split: str = "te
 
 def recorded_summary(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """How many seeds are recorded per method and ratio (a DataFrame; empty when none)."""
-    import pandas as pd
-
     counts: dict[str, dict[str, int]] = {}
     for r in results:
         if r["dataset"] == dataset:
@@ -145,10 +141,6 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
     (best-test) number: one row per (ratio, method), cells 'mean ± std (n)' over every run, with
     the collapsed count and the others' mean where runs collapsed (:func:`format_runs`). ``ratios`` defaults to the
     ratios with at least one recorded run (all four of the paper when there is none)."""
-    import pandas as pd
-
-    from ..experiments.paper import paper_numbers
-
     mine = [r for r in results if r["dataset"] == dataset]
     if ratios is None:
         ratios = sorted({float(r["ratio"]) for r in mine}) or (0.5, 1.0, 2.0, 5.0)
@@ -262,10 +254,6 @@ def cost_table(results: list[dict[str, Any]]):
     """What recorded runs cost, per method: the typical minutes of a run (its median epoch time
     times its epochs, averaged over runs -- robust to a run that was paused, suspended or resumed,
     whose wall clock counts the gap), the median wall-clock minutes, seeds, and the device line."""
-    from statistics import median
-
-    import pandas as pd
-
     rows: dict[str, dict[str, Any]] = {}
     for r in results:
         row = rows.setdefault(display_name(r["label"]), {"runs": 0, "typical": [], "wall": [], "device": set()})
@@ -287,8 +275,6 @@ def curves_explorer(results: list[dict[str, Any]], dataset: str = "cmnist"):
     """Dropdowns over ratio and metric redrawing :func:`plot_mean_curves` (Jupyter / Colab)."""
     import ipywidgets as w
 
-    from .plots import figure_explorer
-
     ratios = sorted({float(r["ratio"]) for r in results if r["dataset"] == dataset}) or [1.0]
 
     def draw(ratio, metric):
@@ -305,8 +291,6 @@ def scale_pairs(results: list[dict[str, Any]], dataset: str = "cmnist"):
     inputs (label ``<method>-scaleclean``): best-test and last-epoch unbiased accuracy. A paired
     comparison: the official column only counts the seeds that also have a clean run, so the two
     columns differ in the input scale alone."""
-    import pandas as pd
-
     rows = {}
     ours = [r for r in results if r["dataset"] == dataset]
     clean = {(r["label"], float(r["ratio"])) for r in ours if r["label"].endswith("-scaleclean")}
@@ -332,10 +316,6 @@ def reduced_table(results: list[dict[str, Any]], dataset: str = "cifar10c"):
     three protocols as 'mean ± std (n)', the scale they ran at, and the paper's full-scale
     Table 1 number beside them (not comparable: it is there to show the distance). ``None`` when
     there is none."""
-    import pandas as pd
-
-    from ..experiments.paper import paper_numbers
-
     paper = paper_numbers(dataset)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
@@ -376,8 +356,6 @@ def seed_table(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str =
     the run collapsed (:func:`selecmix.experiments.tables.is_collapsed`), with the training loss of the first
     and last epochs (ln 10 = 2.303 is the loss of a constant uniform prediction). None when nothing
     is recorded."""
-    import pandas as pd
-
 
     rows = [{"method": display_name(r["label"]), "seed": r["seed"],
              "best-test": round(r["best_test_unbiased"], 2), "last-epoch": round(r["last_test_unbiased"], 2),
@@ -399,8 +377,6 @@ def gap_summary(results: list[dict[str, Any]], dataset: str = "cmnist", table: s
     between methods the paper separates by more than ``tolerance`` points (V+Ours and L+Ours, less
     than a point apart in the paper, may come in either order). One row per (ratio, method) with a
     recorded run of a method the paper reports; None if there is none."""
-    import pandas as pd
-
     rows = [r for r in comparison_rows(results, dataset, table) if r["n"] and r["paper_mean"] is not None]
     out = []
     for ratio in sorted({r["ratio"] for r in rows}):
@@ -422,8 +398,6 @@ def g_scan_table(scan: dict[str, Any] | None):
     """The recorded g-architecture scan (:func:`selecmix.experiments.diagnostics.g_pair_scan`) as a DataFrame:
     per architecture and scoring step, the precision and recall (%) of the contradicting positives
     and negatives ``g`` would select. None when the scan is not recorded."""
-    import pandas as pd
-
     if scan is None:
         return None
     names = {"mlp": "MLP (ours)", "resnet18_cifar": "ResNet18, CIFAR stem (official)", "resnet18": "ResNet18"}
@@ -440,8 +414,6 @@ def partner_table(scan: dict[str, Any] | None, results: Iterable[dict[str, Any]]
     scanned run, the share (%) of g's contradicting positives and negatives that are mislabelled
     and that are genuine bias-conflicting samples, beside both base rates, f's active units and the
     run's best test accuracy (from ``results``, when recorded). None when the scan is not recorded."""
-    import pandas as pd
-
     if scan is None:
         return None
     best = {r.get("name"): r.get("best_test_unbiased") for r in results}
@@ -521,8 +493,6 @@ def trace_table(traces: Iterable[dict[str, Any]]):
     died ('alive: k units' when it did not, with its live units at the end of the epoch) and the
     unbiased test accuracy after the epoch; "–" where that source has no trace. None when no trace
     is recorded."""
-    import pandas as pd
-
     by_key: dict[tuple[str, int], dict[tuple[str, str], Any]] = {}
     for t in traces:
         row = by_key.setdefault((f"{t['ratio']:g}", t["seed"]), {})
@@ -552,8 +522,6 @@ def table1_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: 
     """Table 1 at the column width: one row per method, per ratio 'ours' (mean ± std over every run,
     n and, where runs collapsed, how many) and the paper's number -- 8 columns for the four ratios.
     Cells with collapsed runs have their others' mean in :func:`collapsed_frame` (the one rule)."""
-    import pandas as pd
-
     data: dict[str, dict[tuple[str, str], str]] = {}
     for r in comparison_rows(results, dataset, table):
         col = f"{r['ratio']:g} %"
@@ -573,10 +541,6 @@ def table1_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: 
 def collapsed_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):
     """The cells with a collapsed run (:func:`selecmix.experiments.tables.collapsed_cells`): the mean
     over every run and, labelled, the mean of the others, each with its difference from the paper."""
-    import pandas as pd
-
-    from ..experiments.tables import collapsed_cells
-
     rows = collapsed_cells(results, dataset, table)
     return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
 
@@ -605,8 +569,6 @@ def method_costs(benchmark: dict[str, Any] | None = None):
     """Seconds per epoch of every timed method and its cost relative to Vanilla, from a recorded
     ``python -m selecmix benchmark --methods ... --out`` (its ``rows[0]``, or the report itself).
     Returns (DataFrame or None when nothing is recorded, where the numbers come from)."""
-    import pandas as pd
-
     report = (benchmark or {}).get("rows", [benchmark])[0] if benchmark else None
     if not report or "vanilla" not in report.get("methods", {}):
         return None, "not measured yet: run `python -m selecmix benchmark --methods dfa end hex rebias --out ...`"
@@ -623,8 +585,6 @@ def rows_frame(rows: list[dict[str, Any]]):
     column width, by the one rule: per ratio 'ours' (mean ± std over every run, n, and the collapsed
     count with, labelled, the others' mean), the paper's number and the difference; "not run" where
     no full-scale result exists."""
-    import pandas as pd
-
     data: dict[str, dict[tuple[str, str], str]] = {}
     for r in rows:
         col = f"{r['ratio']:g} %"
@@ -686,10 +646,6 @@ def baseline_checks(results: list[dict[str, Any]], ratio: float = 1.0, dataset: 
     scaling, the one rule), the paper's mean, the difference, the same seeds with clean [0, 1]
     inputs (the ``scale`` plan), and -- where the gap exceeds ``tolerance`` points -- what the
     runs' histories show (:func:`_history_check`). None before any of them is recorded."""
-    import pandas as pd
-
-    from ..experiments.paper import paper_numbers
-
     paper = paper_numbers(dataset)
     rows = {}
     for method in OTHER_BASELINES:

@@ -20,11 +20,19 @@ from typing import Any, Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
+from ..config import make_config
+from ..experiments.runs import train_run
 from ..experiments.tables import (
     CHANCE,
     TABLE_SEEDS,
+    aggregate,
+    comparison_rows,
+    format_runs,
 )
+from . import one_thread, quiet
+from .plots import comparison_frame
 from .recorded import (
     MISSING,
     aux_series,
@@ -74,8 +82,6 @@ def noise_series(results: Iterable[dict[str, Any]], dataset: str = "cmnist", rat
 def series_frame(series: dict[str, list[dict[str, Any]]], x: str, x_name: str | None = None):
     """A series dict (name -> points with an ``x`` field) as a DataFrame: one row per name, one
     column per x value, cells 'mean ± std (n)' or 'not yet recorded'."""
-    import pandas as pd
-
     data = {name: {f"{p[x]:g}": cell_text(p) for p in points} for name, points in series.items()}
     frame = pd.DataFrame(data).T
     frame.columns.name = x_name or x
@@ -182,7 +188,6 @@ def pretrain_frame(series: Sequence[dict[str, Any]]):
         name = SIMILARITY_NAMES.get(s["similarity"], s["similarity"])
         rows[f"{name} (frozen after k epochs)"] = {f"{p['epochs']}": cell_text(p) for p in s["points"]}
         rows[f"{name} (frozen after k epochs)"]["simultaneous"] = cell_text(s["simultaneous"])
-    import pandas as pd
 
     frame = pd.DataFrame(rows).T
     frame.columns.name = "pretraining epochs k"
@@ -197,8 +202,6 @@ def pretrain_pairs_frame(results: Iterable[dict[str, Any]], stats: Sequence[str]
     of each loss, and when it is trained simultaneously. Each cell: :func:`aux_series` (seeds
     averaged epoch by epoch) averaged over f's epochs, with the number of seeds ``n``; collapsed
     runs are kept -- a dead ``f`` does not change which pairs ``g`` picks."""
-    import pandas as pd
-
     results = list(results)
     prof = profile or "paper"
     rows: dict[str, dict[str, str]] = {}
@@ -257,8 +260,6 @@ def last_epoch_frame(rows: list[dict[str, Any]]):
     """:func:`selecmix.book.plots.comparison_frame` of rows made with ``key="last_test_unbiased"``,
     without the 'diff' column: the paper reports the best test accuracy over epochs only, so a
     difference between our last-epoch number and the paper's best-test number would mislead."""
-    from .plots import comparison_frame
-
     frame = comparison_frame(rows)
     keep = [c for c in frame.columns if c[1] != "diff"]
     frame = frame[keep]
@@ -319,8 +320,6 @@ def plot_aux(results: Iterable[dict[str, Any]], labels: dict[str, str], keys: Se
 def live_frame(runs: dict[str, dict[str, Any]]):
     """Live fast runs (display name -> result) as a DataFrame of best-test and last-epoch
     unbiased and bias-conflicting test accuracy (percent)."""
-    import pandas as pd
-
     cols = {"best-test unbiased": "best_test_unbiased", "last-epoch unbiased": "last_test_unbiased",
             "best-test conflicting": "best_test_conflicting", "last-epoch conflicting": "last_test_conflicting"}
     frame = pd.DataFrame({name: {c: r.get(k) for c, k in cols.items()} for name, r in runs.items()}).T
@@ -331,10 +330,6 @@ def live_run(method: str, splits, out, **overrides) -> dict[str, Any]:
     """One live fast run of the chapter, checkpointed in ``out`` (:func:`selecmix.book.work_dir`):
     a finished run is read back, an interrupted one resumes from its last epoch. One torch thread,
     no progress bar."""
-    from ..config import make_config
-    from ..experiments.runs import train_run
-    from . import one_thread, quiet
-
     with quiet(), one_thread():
         return train_run(make_config("cmnist", 1.0, method, **overrides), out=out, resume=True, splits=splits,
                      progress=False)
@@ -344,10 +339,6 @@ def table4_frame(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str
     """Table 4 at one ratio, both protocols, by the one rule: per row the paper's (best-test)
     number, ours best-test and ours last-epoch ('mean ± std (n)' over every run, with the collapsed
     count and, labelled, the others' mean where runs collapsed); "not run" where nothing is recorded."""
-    import pandas as pd
-
-    from ..experiments.tables import aggregate, comparison_rows, format_runs
-
     mine = [r for r in results if r["dataset"] == dataset]
     cells = {key: aggregate(mine, key) for key in ("best_test_unbiased", "last_test_unbiased")}
     rows = {}

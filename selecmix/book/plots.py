@@ -6,9 +6,11 @@ from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data import BiasedDataset
+from ..experiments.tables import format_runs
 
 
 def image_grid(images: torch.Tensor, nrow: int, ax=None, titles: Sequence[str] | None = None,
@@ -63,8 +65,6 @@ def show_dataset(ds: BiasedDataset, per_class: int = 6, title: str = ""):
 
 def group_table(ds: BiasedDataset):
     """Counts per (label, bias) group as a pandas DataFrame (rows: labels, columns: bias values)."""
-    import pandas as pd
-
     counts = ds.group_counts().numpy()
     rows = ds.class_names or [str(c) for c in range(counts.shape[0])]
     cols = ds.bias_names[:counts.shape[1]] if ds.bias_names else [str(c) for c in range(counts.shape[1])]
@@ -73,8 +73,6 @@ def group_table(ds: BiasedDataset):
 
 def split_table(splits) -> "Any":
     """size / aligned / conflicting (count and share) per split, as a DataFrame."""
-    import pandas as pd
-
     rows = {name: ds.summary() for name, ds in splits}
     frame = pd.DataFrame(rows).T
     # the count and its share in one column: the table stays narrow enough for a phone
@@ -89,8 +87,6 @@ def ours_text(row: dict[str, Any]) -> str:
     """The 'ours' cell of a :func:`~selecmix.experiments.tables.comparison_rows` row, exactly as
     :func:`~selecmix.experiments.tables.format_runs` writes it: 'mean ± std (n)' over every run,
     and where runs collapsed their count and, labelled, the others' mean."""
-    from ..experiments.tables import format_runs
-
     if not row["n"]:
         return format_runs([])
     healthy = row.get("healthy")
@@ -106,8 +102,6 @@ def comparison_frame(rows: list[dict[str, Any]], ratios: Sequence[float] | None 
     """A comparison table (from :func:`selecmix.experiments.tables.comparison_rows`) as a DataFrame with one
     row per method and, per ratio, 'ours' (:func:`ours_text`), 'paper' and (``diff=True``) 'diff'.
     ``ratios`` keeps only those ratios (a narrower table: at most about 8 columns read well)."""
-    import pandas as pd
-
     data: dict[str, dict[tuple[str, str], str]] = {}
     for r in rows:
         if ratios is not None and float(r["ratio"]) not in {float(x) for x in ratios}:
@@ -126,8 +120,6 @@ def comparison_frame(rows: list[dict[str, Any]], ratios: Sequence[float] | None 
 def paper_frame(rows: list[dict[str, Any]]):
     """The paper's numbers of :func:`~selecmix.experiments.tables.comparison_rows` rows: one row per
     method, one column per ratio ('mean ± std', labelled as the paper's by the caller)."""
-    import pandas as pd
-
     data: dict[str, dict[str, str]] = {}
     for r in rows:
         if r["paper_mean"] is not None:

@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from statistics import mean
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..config import REPO_ROOT, make_config
+from ..experiments.diagnostics import scan_label
+from ..experiments.paper import REMEDY_LABEL
+from ..experiments.records import run_label
 from ..experiments.tables import (
     TABLE_SEEDS,
+    aggregate,
     collapsed_cells,
+    comparison_rows,
     format_runs,
     is_collapsed,
     is_full_scale,
     load_results,
     table_runs,
 )
-from ..experiments.records import run_label
 from . import COLAB_CLONE
 
 
@@ -83,8 +89,6 @@ def collapse_effect(results: list[dict[str, Any]], dataset: str = "cmnist", tabl
     (:func:`~selecmix.experiments.tables.collapsed_cells`: the mean over every run, the collapsed
     count, and, labelled, the mean of the others, each beside the paper's best-test number) as a
     table; None when no run collapsed."""
-    import pandas as pd
-
     rows = collapsed_cells(results, dataset, table)
     return pd.DataFrame(rows).set_index(["method", "ratio (%)"]) if rows else None
 
@@ -107,8 +111,6 @@ def scan_table(scan: dict[str, Any] | None):
     """The recorded collapse scan (:mod:`selecmix.experiments.diagnostics`) as a DataFrame: per input scale
     and method, how many of the seeds had a dead layer in f after the first epoch(s). None when
     the scan is not recorded."""
-    import pandas as pd
-
     if scan is None:
         return None
     epochs = scan["rows"][0]["epochs"] if scan["rows"] else 0
@@ -122,8 +124,6 @@ def scan_table(scan: dict[str, Any] | None):
 
 def scan_ratio(scan: dict[str, Any]) -> float:
     """The bias-conflicting ratio (percent) a collapse scan ran at (its ``--ratio``; default 1)."""
-    import re
-
     found = re.search(r"--ratio\s+(\S+)", scan.get("command", ""))
     return float(found.group(1)) if found else 1.0
 
@@ -133,8 +133,6 @@ def _scan_vs_runs(scan: dict[str, Any], results: list[dict[str, Any]], label: st
     (a method plus pair set, :func:`selecmix.experiments.diagnostics.scan_label`) that ``scan`` found dead after
     its first epoch (official inputs), and the recorded full runs of the same label, ratio and
     seeds: which collapsed, and whether the scan said so beforehand. None if the scan has no such row."""
-    from ..experiments.diagnostics import scan_label
-
     ratio = scan_ratio(scan)
     rows = [r for r in scan["rows"] if scan_label(r) == label and r["input_scale"] == "official"]
     if not rows:
@@ -158,8 +156,6 @@ def collapse_by_ratio(scans: Iterable[dict[str, Any] | None], results: list[dict
     ``method`` (its plain variant): how many scanned seeds had a dead layer after the first
     epoch, which ones, and for the seeds with a full run, whether the run collapsed -- and
     whether the scan said so beforehand (it trains the same first epoch). None if no scan."""
-    import pandas as pd
-
     rows = [row for scan in scans if scan is not None
             for row in [_scan_vs_runs(scan, results, method, dataset)] if row is not None]
     rows.sort(key=lambda row: float(row["ratio (%)"]))
@@ -170,8 +166,6 @@ def collapse_by_variant(scans: Iterable[dict[str, Any] | None], results: list[di
                         labels: Iterable[str], dataset: str = "cmnist"):
     """:func:`collapse_by_ratio` per method and pair set (Table 4's rows, e.g. ``selecmix``,
     ``selecmix-pairsA``, ``selecmix-pairsB``), from every scan that covers them. None if none does."""
-    import pandas as pd
-
     rows = [row for label in labels for scan in scans if scan is not None
             for row in [_scan_vs_runs(scan, results, label, dataset)] if row is not None]
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"]) if rows else None
@@ -255,8 +249,6 @@ VARIANTS = [(r"pairs(A|B|AB)", r"pairs \1"), (r"noise([0-9.]+)", r"label noise \
 def display_name(label: str) -> str:
     """``lff_selecmix-pairsA`` -> ``L+Ours (pairs A)``, ``selecmix-noise1-scaleclean`` ->
     ``V+Ours (label noise 1 %, clean inputs)`` (:data:`VARIANTS`); unknown parts are kept as they are."""
-    import re
-
     method, _, rest = label.partition("-")
     name = DISPLAY.get(method, method)
     if not rest:
@@ -283,11 +275,6 @@ def verdict_frame(results: list[dict[str, Any]], dataset: str = "cmnist",
     where runs collapsed, their count and, labelled, the others' mean), the paper's number, the
     difference (every run) and the collapsed count. The remedy's row (:data:`REMEDY_LABEL`) joins
     once its runs exist. Columns: 5; rows: one per recorded (method, ratio)."""
-    import pandas as pd
-
-    from ..experiments.paper import REMEDY_LABEL
-    from ..experiments.tables import aggregate, comparison_rows
-
     cells = aggregate([r for r in results if r["dataset"] == dataset])
     rows = []
     for r in comparison_rows(results, dataset, "1"):
@@ -307,8 +294,6 @@ def collapse_count(results: list[dict[str, Any]], dataset: str = "cmnist", label
                    table: str = "1") -> dict[str, int]:
     """How many of a label's runs in a paper table's cells (the paper's trials per cell) collapsed:
     ``{"runs": .., "collapsed": .., "cells": ..}`` -- the one count every page quotes."""
-    from ..experiments.tables import comparison_rows
-
     rows = [r for r in comparison_rows(results, dataset, table) if r["label"] == label and r["n"]]
     return {"runs": sum(r["n"] for r in rows), "collapsed": sum(r["collapsed"] for r in rows), "cells": len(rows)}
 

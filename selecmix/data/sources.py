@@ -9,7 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -106,9 +108,6 @@ def image_folder(folder: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, 
 
 def read_image(path: Path) -> torch.Tensor:
     """One image file as a (H, W, 3) uint8 tensor; a clear error names an unreadable file."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             return torch.from_numpy(np.array(img.convert("RGB")))

@@ -18,6 +18,7 @@ import torch
 from ..config import Config, make_config
 from ..data import BiasedSplits, InputPipeline
 from ..methods import Context, build_method
+from ..models import ContrastiveModel, make_classifier
 from ..train import load_data, resolve_device, train_epoch
 
 
@@ -40,8 +41,6 @@ def macs_per_image(cfg: Config) -> dict[str, float]:
     similarity matrix (``large_batch`` dot products of the 128-d embedding per image) and the GSC
     loss's mini-batch similarity matrix (forward and backward).
     """
-    from ..models import ContrastiveModel, make_classifier
-
     f = _train_macs(_linear_shapes(make_classifier(cfg.f_arch)))
     g_shapes = _linear_shapes(ContrastiveModel(cfg.g_arch))
     embed_dim = g_shapes[-1][1]

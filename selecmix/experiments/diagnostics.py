@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
 
-from ..config import OFFICIAL_G, make_config
+from ..config import OFFICIAL_G, from_dict, make_config
 from ..data import BiasedSplits
+from ..data.cache import atomic_write
 from ..data.transforms import InputPipeline
 from ..evaluate import active_units
-from ..data.cache import atomic_write
-from .records import device_description, git_commit, run_label
+from ..methods.base import Pool
+from ..methods.selecmix import g_optimizer, g_step, train_alone
+from ..models import ContrastiveModel
+from ..selection import KINDS, pairs_from_similarity
+from .pair_stats import pair_precision_recall, partner_sources
+from .probes import f_active_units, load_checkpointed
+from .records import device_description, git_commit, run_label, run_name
 from .runs import train_run
 
 
@@ -107,13 +115,6 @@ def g_pair_scan(splits: BiasedSplits, arch: str, ratio: float, steps: int, every
     official code's g) isolates what g's architecture does to the pairs SelecMix mixes, without
     the days a full ResNet18 run takes on a CPU.
     """
-    import time
-
-    from ..methods.selecmix import g_optimizer, g_step, train_alone
-    from ..models import ContrastiveModel
-    from ..selection import KINDS, pairs_from_similarity
-    from .pair_stats import pair_precision_recall
-
     cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, g_arch=arch)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -155,10 +156,6 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
     averaged over ``pools`` random selection pools of the training set: per pair kind, the share of
     chosen partners that are mislabelled and that are genuine bias-conflicting samples. The base
     rates -- their share of the training set -- come with them."""
-    from ..methods.base import Pool
-    from ..selection import KINDS
-    from .pair_stats import partner_sources
-
     train, cfg = ctx.splits.train, ctx.cfg
     gen = torch.Generator().manual_seed(seed)
     sums = {f"{kind}_{what}": 0.0 for kind in KINDS for what in ("mislabelled", "conflicting")}
@@ -176,10 +173,6 @@ def partner_sources_of(method, ctx, pools: int = 20, seed: int = 0) -> dict[str,
 def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> list[dict[str, Any]]:
     """:func:`partner_sources_of` for the ``g`` of each checkpointed SelecMix run (as it ended, or
     where an unfinished run stands), with the run's label, seed, epoch and f's active units."""
-    from .probes import f_active_units
-    from .records import run_name
-    from .probes import load_checkpointed
-
     rows = []
     for path in checkpoints:
         method, ctx, state = load_checkpointed(path, finished=False)
@@ -194,8 +187,6 @@ def partner_scan(checkpoints: Iterable[str | os.PathLike], pools: int = 20) -> l
 def write_scan(path: str | os.PathLike, rows: list[dict[str, Any]], command: str, seconds: float,
                kind: str = "collapse-scan") -> Path:
     """Record a scan (rows, summary, command, commit, date, device, torch) atomically as JSON."""
-    from datetime import datetime, timezone
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"kind": kind, "command": command, "commit": git_commit(),
@@ -228,10 +219,6 @@ def partner_trace(splits: BiasedSplits, ratio: float, seed: int, source: str, ep
     the share of chosen partners that are bias-conflicting samples, the share of pairs that are
     truly contradicting (precision by the bias labels) and the largest number of queries that
     share one partner. Ends with the unbiased test accuracy after each epoch."""
-    import time
-
-    from .pair_stats import pair_precision_recall
-
     if source not in TRACE_SOURCES:
         raise ValueError(f"unknown partner source {source!r}; choose one of {sorted(TRACE_SOURCES)}")
     cfg = make_config("cmnist", ratio, "selecmix", profile, seed=seed, **TRACE_SOURCES[source])
@@ -279,8 +266,6 @@ def replay_first_epoch(result: dict[str, Any], splits: BiasedSplits | None = Non
     and now. Same code, seed and data give the same numbers on one machine; across machines (a
     different CPU and so different float kernels) a method whose pair selection is an arg-max over
     similarities can part after the first rounding difference, a method without one cannot."""
-    from ..config import from_dict
-
     cfg = from_dict({**result["config"], "threads": 1})
     run = train_run(cfg, splits=splits, progress=False, stop_after=1)
     then, now = result["history"][0], run["history"][0]

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..data.cache import atomic_write
 from .paper import paper_numbers, paper_ratios
+from .sweeps import progress_markdown
 from .tables import aggregate, load_results
 
 STATUS_METHODS = (("vanilla", "Vanilla"), ("lff", "LfF"), ("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours"))
@@ -63,7 +64,6 @@ def write_status(folder: str | os.PathLike) -> Path:
             "Full-scale runs recorded in `book/results` (paper profile; mean ± std over seeds, n = runs). "
             "Best epoch = the paper's protocol (best test accuracy over training); last epoch = what a user "
             "without an unbiased test set gets.\n\n" + status_markdown(results))
-    from .sweeps import progress_markdown
 
     text += ("\nProgress of the sweep plans behind the book's Colored MNIST tables and figures (the paper's five trials, seeds 0-4; "
              "recorded / planned runs; `python -m selecmix sweep --plan <plan>` trains the missing ones; Table 2's GSC "
