@@ -293,3 +293,25 @@ def test_method_costs_come_from_a_recorded_benchmark_only():
     report = {"threads": 1, "methods": {"vanilla": {"seconds_per_epoch": 2.0}, "dfa": {"seconds_per_epoch": 3.0}}}
     frame, where = method_costs({"device": "cpu: x86_64", "date": "2026-12-02T03:00", "rows": [report]})
     assert frame.loc["DFA", "x Vanilla"] == 1.5 and "cpu: x86_64" in where and "2026-12-02" in where
+
+
+def test_baseline_checks_compare_with_the_paper_and_read_the_histories(tiny):
+    """HEX / ReBias / EnD / DFA beside the paper: the one rule's cell, the difference, the clean-input
+    control, and the history check (DFA: accuracy just before the swap epoch vs the best after)."""
+    from selecmix.book.ch05_training import baseline_checks
+    from selecmix.experiments.runs import train_run
+
+    run = train_run(make_config("cmnist", 5.0, "dfa", "fast", **{**TINY, "epochs": 3}), splits=tiny, progress=False)
+    runs = [as_paper(run, seed=s, shift=s) for s in (0, 1)]
+    for r in runs:     # the paper profile's swap schedule: curr_step 10,000 updates of 208 per epoch
+        r["config"].update(dfa_curr_step=208, large_batch=1024, batch_size=256, train_size=None)
+    clean = as_paper(run, seed=0, input_scale="clean")
+    frame = baseline_checks(runs + [clean])
+    row = frame.loc["DFA"]
+    values = [r["best_test_unbiased"] for r in runs]
+    assert row["paper"] == "80.20"
+    assert row["diff"] == f"{sum(values) / 2 - 80.20:+.2f}"
+    assert row["ours, official scaling"].endswith("(2)") and row["ours, clean inputs"].endswith("(1)")
+    before = sum(r["history"][0]["test"]["unbiased"] for r in runs) / 2
+    assert f"swap starts in epoch 1: test {before:.1f} %" in row["what the runs show"]
+    assert list(frame.index) == ["DFA"]                                # no other baseline recorded
