@@ -184,7 +184,7 @@ def test_ctrl_c_in_sweep(tmp_path):
                              "--train-size", "300", "--workers", "2", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(out / "checkpoints", proc)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240          # a loaded machine: wait for both runs' first checkpoint
     while len(list((out / "checkpoints").glob("*.pt"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -196,7 +196,8 @@ def test_ctrl_c_in_sweep(tmp_path):
     assert len(logs) == 2
     for log in logs:
         text = log.read_text()
-        assert "Traceback" not in text and "interrupted after epoch" in text, text
+        # "after epoch k" once a checkpoint exists; "before the first epoch ended" on a slow machine
+        assert "Traceback" not in text and "interrupted " in text and "rerun with --resume" in text, text
     assert not list(out.rglob("*.lock"))
     ps = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True)
     assert not ps.stdout.strip(), "children still running"
