@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import make_config
-from ..experiments.paper import PAPER_JTT, PAPER_TABLE6, paper_numbers
+from ..experiments.diagnostics import read_scan
+from ..experiments.paper import PAPER_JTT, PAPER_TABLE6, REMEDY_LABEL, paper_numbers
 from ..experiments.runs import train_run
 from ..experiments.tables import (
     aggregate,
@@ -34,7 +35,7 @@ from ..experiments.tables import (
     is_collapsed,
 )
 from .plots import figure_explorer
-from .recorded import DISPLAY, display_name, loss_span, main_history
+from .recorded import DISPLAY, display_name, loss_span, main_history, remedy_scan_files, scan_provenance, scan_table
 
 # One colour per method, shared by every figure of the chapter.
 COLORS = {"Vanilla": "tab:gray", "Mixup": "tab:olive", "LfF": "tab:blue", "JTT": "tab:brown",
@@ -665,3 +666,20 @@ def baseline_checks(results: list[dict[str, Any]], ratio: float = 1.0, dataset: 
             "what the runs show": _history_check(method, cell) if diff is not None and abs(diff) > tolerance else "within tolerance",
         }
     return pd.DataFrame(rows).T if rows else None
+
+
+def remedy_report(results: list[dict[str, Any]], folder=None) -> None:
+    """The remedy's recorded first-epoch scans (:func:`~selecmix.book.recorded.remedy_scan_files`),
+    each with its provenance line and table, and how many of its full-scale runs ``results`` hold."""
+    from IPython.display import display
+
+    files = remedy_scan_files(folder)
+    for path in files:
+        scan = read_scan(path)
+        print(scan_provenance(scan, "remedy scan", width=90))
+        display(scan_table(scan))
+    if not files:
+        print("The remedy's first-epoch scan is not recorded yet.")
+    runs = [r for r in results if r["label"] == REMEDY_LABEL]
+    print(f"Full-scale remedy runs recorded: {len(runs)}"
+          + ("" if runs else " -- its Table 1 row appears above once they exist."))

@@ -46,8 +46,6 @@ def results_dir() -> Path:
 
 def recorded_runs(dataset: str = "cmnist", profile: str = "paper") -> list[dict]:
     """The recorded full-scale results of a dataset (``[]`` when none exist yet)."""
-    from .recorded import results_dir
-
     try:
         found = load_results(results_dir(), dataset)
     except FileNotFoundError:
@@ -72,8 +70,6 @@ def full_scale(results: Iterable[dict[str, Any]], dataset: str | None = None,
 
 def results_folder(*parts: str) -> Path:
     """A folder under the recorded results (``book/results/<parts>``)."""
-    from .recorded import results_dir
-
     return results_dir().joinpath(*parts)
 
 

@@ -16,10 +16,9 @@ from typing import Any
 import torch
 
 from ..config import Config, make_config
-from ..data import BiasedSplits, InputPipeline
-from ..methods import Context, build_method
+from ..data import BiasedSplits
 from ..models import ContrastiveModel, make_classifier
-from ..train import load_data, resolve_device, train_epoch
+from ..train import build_run, load_data, resolve_device, train_epoch
 
 
 def _linear_shapes(module: torch.nn.Module) -> list[tuple[int, int]]:
@@ -60,12 +59,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _epoch_seconds(method_name: str, splits: BiasedSplits, epochs: int, cfg_kwargs: dict) -> dict[str, float]:
-    cfg = make_config("cmnist", 1.0, method_name, **cfg_kwargs)
-    device = resolve_device(cfg.device)
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    ctx = Context(cfg, splits, InputPipeline("cmnist", cfg.input_scale), device, gen, splits.train.images.to(device))
-    method = build_method(ctx)
+    method, ctx = build_run(make_config("cmnist", 1.0, method_name, **cfg_kwargs), splits)   # seed 0
+    device = ctx.device
     clock = {"partners": 0.0, "embed": 0.0}
     if method.mixer is not None:                  # time g's embedding and the whole selection
         aux = method.mixer.source

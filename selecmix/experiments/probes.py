@@ -10,10 +10,10 @@ from typing import Any, Callable
 import torch
 
 from ..config import from_dict
-from ..data import BiasedSplits, InputPipeline
+from ..data import BiasedSplits
 from ..evaluate import active_units
-from ..methods import Context, Method, build_method
-from ..train import load_data, resolve_device
+from ..methods import Context, Method
+from ..train import build_run
 from .records import read_result, write_result
 
 PROBE_VERSION = 2   # 2: logistic regression on standardised features (1: unstandardised)
@@ -81,13 +81,7 @@ def load_checkpointed(checkpoint: str | os.PathLike, splits: BiasedSplits | None
     the checkpoint itself (``epoch_done``, ``history``, ``config``). ``finished``: refuse a
     checkpoint of a run that stopped before its last epoch."""
     state = torch.load(checkpoint, weights_only=True, map_location="cpu")
-    cfg = from_dict(state["config"])
-    device = resolve_device(cfg.device)
-    splits = splits if splits is not None else load_data(cfg)
-    ctx = Context(cfg, splits, InputPipeline(cfg.dataset, cfg.input_scale), device,
-                  torch.Generator().manual_seed(cfg.seed), splits.train.images.to(device))
-    torch.manual_seed(cfg.seed)
-    method = build_method(ctx)
+    method, ctx = build_run(from_dict(state["config"]), splits)
     if finished and state["epoch_done"] < method.total_epochs():
         raise ValueError(f"checkpoint {checkpoint} is not a finished run")
     method.load_state_dict(state["method"])        # copies onto the models' device

@@ -81,7 +81,7 @@ def train_run(cfg: Config, out: str | os.PathLike | None = None, resume: bool = 
             return read_result(path)
         if ckpt is not None and ckpt.exists() and not resume:      # force: start over
             ckpt.unlink()
-        result, method = _train(cfg, splits, ckpt if resume else None, ckpt, progress, stop_after, on_step)
+        result, method = _train(cfg, splits, ckpt, resume, progress, stop_after, on_step)
         if path is not None and not result.get("incomplete"):
             write_result(path, result)
     finally:
@@ -92,13 +92,13 @@ def train_run(cfg: Config, out: str | os.PathLike | None = None, resume: bool = 
     return result
 
 
-def _train(cfg: Config, splits, resume_from: Path | None, ckpt: Path | None, progress, stop_after,
+def _train(cfg: Config, splits, ckpt: Path | None, resume: bool, progress, stop_after,
            on_step) -> tuple[dict[str, Any], Method]:
-    """Build the run, start it or resume it from ``resume_from``, train, checkpoint into ``ckpt``."""
+    """Build the run, start it (or, with ``resume``, continue it from ``ckpt``), train, checkpoint into ``ckpt``."""
     method, ctx = build_run(cfg, splits, on_step)
     commits = [git_commit()]          # the code this process runs (checked when it starts)
-    if resume_from is not None and resume_from.exists():
-        state, earlier = _load_checkpoint(resume_from, cfg, method, ctx.gen)
+    if resume and ckpt is not None and ckpt.exists():
+        state, earlier = _load_checkpoint(ckpt, cfg, method, ctx.gen)
         commits = list(dict.fromkeys(earlier + commits))
     else:
         state = start(method)
