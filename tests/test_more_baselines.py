@@ -215,6 +215,10 @@ def test_trains_and_resumes_to_the_same_numbers(method, tiny, tmp_path):
     full = train_run(cfg, splits=tiny, progress=False)
     assert len(full["history"]) == 2 and full["method"] == method and full["label"].startswith(method)
     assert all(0 <= full[k] <= 100 for k in ("best_test_unbiased", "last_test_unbiased"))
+    # f's hidden layers are counted (HEX: its encoder; DFA: its intrinsic encoder), so the one
+    # collapse rule can tell a dead layer from a merely poor run
+    units = full["f_active_units"]
+    assert len(units) == 3 and all(0 <= u <= w for u, w in zip(units, (100, 100, 16))) and units[0] > 0
     part = train_run(cfg, splits=tiny, progress=False, stop_after=1, checkpoint_dir=tmp_path)
     assert part["incomplete"]
     resumed = train_run(cfg, splits=tiny, progress=False, resume=True, checkpoint_dir=tmp_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_collapsed_runs_are_flagged_and_kept():
     assert cell.healthy.n == 2 and cell.healthy.mean == pytest.approx(85.0)
     text = format_table(comparison_rows(results, "cmnist", "1"), "cmnist")
     assert "(3, 1 coll.)" in text and "1 of 3 runs collapsed" in text and "85.00 ± 1.41 (n=2)" in text
-    assert "1 collapsed; without: 85.00 ± 1.41" in status_markdown(results)
+    assert "1 collapsed; others 85.00 ± 1.41" in status_markdown(results)
 
 
 def test_format_runs():
@@ -133,3 +134,19 @@ def test_write_status_counts_investigation_time(tmp_path):
     text = write_status(tmp_path).read_text()
     assert "took another 1.5 hours" in text and "| cmnist | 1 % | V+Ours |" in text
     assert not list(tmp_path.glob("*.tmp*"))          # written atomically: no temporary file left
+
+
+def test_table_columns_hold_their_widest_cell():
+    """A cell with a collapsed count is wider than a plain one: each cell stays centred under its
+    ratio's header (cells are runs of single-spaced words, at least two spaces apart)."""
+    results = [_fake("selecmix", r, s, b, b - 3) for r in (0.5, 1.0, 2.0, 5.0) for s, b in enumerate((82.0, 84.0))]
+    results += [_fake("selecmix", 1.0, 2, 11.3, 10.1), _fake("vanilla", 2.0, 0, 60.0, 59.0)]
+    results += [_fake("selecmix", 2.0, s, 11.3, 10.1) for s in (2, 3)] + [_fake("selecmix", 2.0, 4, 90.0, 89.0)]
+    lines = format_table(comparison_rows(results, "cmnist", "1"), "cmnist").splitlines()
+    spans = lambda line: [(m.start() + m.end()) / 2 for m in re.finditer(r"\S+(?: \S+)*", line)]
+    header = spans(lines[0])[1:]                                   # the ratios, after "method"
+    v_ours = next(l for l in lines if l.startswith("V+Ours"))
+    assert "(3, 1 coll.)" in v_ours and "(5, 2 coll.) | 87.03 | -31.31" in v_ours
+    for line in (lines[1], v_ours):
+        cells = spans(line)[-4:]
+        assert len(cells) == 4 and all(abs(c - h) <= 1 for c, h in zip(cells, header)), line

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..data.cache import atomic_write
-from .paper import paper_numbers, paper_ratios
+from .paper import TABLES, paper_numbers, paper_ratios
 from .sweeps import progress_markdown
 from .tables import aggregate, load_results
-
-STATUS_METHODS = (("vanilla", "Vanilla"), ("lff", "LfF"), ("selecmix", "V+Ours"), ("lff_selecmix", "L+Ours"))
-
 
 def status_markdown(results: list[dict[str, Any]]) -> str:
     """The introduction's reproduction-status table (Markdown): for each dataset and ratio of
@@ -26,15 +23,17 @@ def status_markdown(results: list[dict[str, Any]]) -> str:
         best, last = aggregate(mine, "best_test_unbiased"), aggregate(mine, "last_test_unbiased")
         paper = paper_numbers(dataset)
         for ratio in paper_ratios(dataset):
-            for label, display in STATUS_METHODS:
+            for label, display in TABLES["1"]:
                 ref = paper.get(label, {}).get(ratio)
                 b, l = best.get((label, ratio)), last.get((label, ratio))
+                if ref is None and b is None:
+                    continue                  # neither the paper nor we have this cell
                 cell_b = b.short() if b else "not yet recorded"
                 cell_l = l.short() if l else ""
-                runs = f"{b.n} ({len(b.collapsed)} collapsed; without: {b.healthy.short() if b.healthy else '-'})" \
+                runs = f"{b.n} ({len(b.collapsed)} collapsed; others {b.healthy.short() if b.healthy else '-'})" \
                     if b and b.collapsed else f"{b.n if b else 0}"
-                lines.append(f"| {dataset} | {ratio:g} % | {display} | {ref[0]:.2f} ± {ref[1]:.2f} | {cell_b} | "
-                             f"{cell_l} | {runs} |")
+                cell_p = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "-"
+                lines.append(f"| {dataset} | {ratio:g} % | {display} | {cell_p} | {cell_b} | {cell_l} | {runs} |")
     spent = compute_spent(results)
     if spent:
         where = "; ".join(f"{n} on {device} ({seconds / 3600:.1f} h)" for device, (n, seconds) in spent.items())

@@ -197,35 +197,40 @@ def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1
 
 
 def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> str:
-    """A plain-text table: one line per method, one column per ratio, 'ours | paper | diff'."""
+    """A plain-text table: one line per method, one column per ratio, 'ours | paper | diff'
+    (each column as wide as its widest cell)."""
     ratios = sorted({r["ratio"] for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    cells = {(r["method"], r["ratio"]): r for r in rows}
-    width = 42
+    cells = {(r["method"], r["ratio"]): _table_cell(r) for r in rows}
+    header = "ours (n) | paper | diff"
+    widths = {ratio: 2 + max([len(header)] + [len(c) for (m, q), c in cells.items() if q == ratio])
+              for ratio in ratios}
+    name = 2 + max(len("method"), *(len(m) for m in methods))
     lines = [title] if title else []
-    lines.append(f"{'method':<26}" + "".join(f"{f'{r:g} %':^{width}}" for r in ratios))
-    lines.append(f"{'':<26}" + "".join(f"{'ours (n) | paper | diff':^{width}}" for _ in ratios))
+    lines.append(f"{'method':<{name}}" + "".join(f"{f'{r:g} %':^{widths[r]}}" for r in ratios))
+    lines.append(f"{'':<{name}}" + "".join(f"{header:^{widths[r]}}" for r in ratios))
     for m in methods:
-        line = f"{m:<26}"
-        for ratio in ratios:
-            r = cells.get((m, ratio))
-            if r is None:
-                line += f"{'':^{width}}"
-                continue
-            spread = f"±{r['ours_std']:.2f}" if r["n"] > 1 else ""
-            star = f", {r['collapsed']} coll." if r.get("collapsed") else ""
-            ours = f"{r['ours_mean']:.2f}{spread} ({r['n']}{star})" if r["n"] else "not run"
-            paper = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "-"
-            diff = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
-            line += f"{f'{ours} | {paper} | {diff}':^{width}}"
-        lines.append(line.rstrip())
+        lines.append((f"{m:<{name}}" + "".join(f"{cells.get((m, r), ''):^{widths[r]}}" for r in ratios)).rstrip())
     flagged = [r for r in rows if r.get("collapsed")]
     for r in flagged:
         h = r["healthy"]
         without = f"{h.short()} (n={h.n})" if h else "no run left"
-        lines.append(f"{r['method']} at {r['ratio']:g} %: {r['collapsed']} of {r['n']} runs collapsed "
-                     f"(a dead layer, at chance); mean of the others: {without}")
+        lines.append(f"{r['method']} at {r['ratio']:g} %: {r['collapsed']} of {r['n']} runs collapsed; "
+                     f"mean of the others: {without}")
+    if flagged:
+        lines.append(f"collapsed = last-epoch accuracy within {COLLAPSE_MARGIN:g} points of chance, with a dead "
+                     "layer of f where its units were counted (tables.is_collapsed); collapsed runs stay in the mean")
     return "\n".join(lines)
+
+
+def _table_cell(r: dict[str, Any]) -> str:
+    """One cell of :func:`format_table`: 'mean±std (n, k coll.) | paper | diff'."""
+    spread = f"±{r['ours_std']:.2f}" if r["n"] > 1 else ""
+    star = f", {r['collapsed']} coll." if r.get("collapsed") else ""
+    ours = f"{r['ours_mean']:.2f}{spread} ({r['n']}{star})" if r["n"] else "not run"
+    paper = f"{r['paper_mean']:.2f}" if r["paper_mean"] is not None else "-"
+    diff = f"{r['diff']:+.2f}" if r["diff"] is not None else ""
+    return f"{ours} | {paper} | {diff}".rstrip()
 
 
 def collapsed_cells(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1",
