@@ -307,11 +307,16 @@ def test_baseline_checks_compare_with_the_paper_and_read_the_histories(tiny):
         r["config"].update(dfa_curr_step=208, large_batch=1024, batch_size=256, train_size=None)
     clean = as_paper(run, seed=0, input_scale="clean")
     frame = baseline_checks(runs + [clean])
-    row = frame.loc["DFA"]
+    row = frame.loc["DFA, 1 %"]
     values = [r["best_test_unbiased"] for r in runs]
     assert row["paper"] == "80.20"
     assert row["diff"] == f"{sum(values) / 2 - 80.20:+.2f}"
     assert row["ours, official scaling"].endswith("(2)") and row["ours, clean inputs"].endswith("(1)")
     before = sum(r["history"][0]["test"]["unbiased"] for r in runs) / 2
     assert f"swap starts in epoch 1: test {before:.1f} %" in row["what the runs show"]
-    assert list(frame.index) == ["DFA"]                                # no other baseline recorded
+    units = run["f_active_units"]                  # DFA's intrinsic encoder, counted by the run itself
+    assert row["what the runs show"].endswith(f"live units per layer at the end {units[0]}-{units[0]} / "
+                                              f"{units[1]}-{units[1]} / {units[2]}-{units[2]}")
+    assert list(frame.index) == ["DFA, 1 %"]                           # no other baseline or ratio recorded
+    other = dict(copy.deepcopy(runs[0]), ratio=2.0)
+    assert list(baseline_checks(runs + [other]).index) == ["DFA, 1 %", "DFA, 2 %"]

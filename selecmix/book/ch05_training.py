@@ -615,6 +615,14 @@ def _history_check(method: str, runs: list[dict[str, Any]]) -> str:
     DFA's swap schedule, EnD's learning-rate steps, ReBias's g, HEX's convergence (mean over runs)."""
     if not runs:
         return ""
+    units = [r["f_active_units"] for r in runs if r.get("f_active_units")]
+    alive = "; f's live units per layer at the end " + " / ".join(
+        f"{min(u[k] for u in units)}-{max(u[k] for u in units)}" for k in range(len(units[0]))) if units else ""
+    return _what_the_history_shows(method, runs) + alive
+
+
+def _what_the_history_shows(method: str, runs: list[dict[str, Any]]) -> str:
+    """:func:`_history_check`'s per-method reading of the histories."""
     best = mean(r["best_epoch"] for r in runs)
     hist = [main_history(r) for r in runs]
     cfg = runs[0]["config"]
@@ -642,29 +650,31 @@ def _history_check(method: str, runs: list[dict[str, Any]]) -> str:
     return f"best epoch {best:.0f}"
 
 
-def baseline_checks(results: list[dict[str, Any]], ratio: float = 1.0, dataset: str = "cmnist", tolerance: float = 2.0):
-    """HEX, ReBias, EnD and DFA at ``ratio`` beside the paper: the recorded cell (official input
-    scaling, the one rule), the paper's mean, the difference, the same seeds with clean [0, 1]
-    inputs (the ``scale`` plan), and -- where the gap exceeds ``tolerance`` points -- what the
-    runs' histories show (:func:`_history_check`). None before any of them is recorded."""
+def baseline_checks(results: list[dict[str, Any]], dataset: str = "cmnist", tolerance: float = 2.0):
+    """HEX, ReBias, EnD and DFA beside the paper, one row per method and recorded ratio: the recorded
+    cell (official input scaling, the one rule), the paper's mean, the difference, the same seeds
+    with clean [0, 1] inputs (the ``scale`` plan), and -- where the gap exceeds ``tolerance``
+    points -- what the runs' histories show (:func:`_history_check`). None before any of them is
+    recorded."""
     paper = paper_numbers(dataset)
     rows = {}
     for method in OTHER_BASELINES:
-        cell = [r for r in results if r["dataset"] == dataset and r["label"] == method and float(r["ratio"]) == ratio]
-        if not cell:
-            continue
-        clean = [r for r in results if r["dataset"] == dataset and r["label"] == f"{method}-scaleclean"
-                 and float(r["ratio"]) == ratio]
-        values = [r["best_test_unbiased"] for r in cell]
-        p = paper.get(method, {}).get(ratio)
-        diff = mean(values) - p[0] if p else None
-        rows[display_name(method)] = {
-            "ours, official scaling": format_runs(values, [r["best_test_unbiased"] for r in cell if is_collapsed(r)]),
-            "paper": f"{p[0]:.2f}" if p else "",
-            "diff": f"{diff:+.2f}" if diff is not None else "",
-            "ours, clean inputs": format_runs([r["best_test_unbiased"] for r in clean]) if clean else "not run",
-            "what the runs show": _history_check(method, cell) if diff is not None and abs(diff) > tolerance else "within tolerance",
-        }
+        mine = [r for r in results if r["dataset"] == dataset and r["label"] == method]
+        for ratio in sorted({float(r["ratio"]) for r in mine}):
+            cell = [r for r in mine if float(r["ratio"]) == ratio]
+            clean = [r for r in results if r["dataset"] == dataset and r["label"] == f"{method}-scaleclean"
+                     and float(r["ratio"]) == ratio]
+            values = [r["best_test_unbiased"] for r in cell]
+            p = paper.get(method, {}).get(ratio)
+            diff = mean(values) - p[0] if p else None
+            rows[f"{display_name(method)}, {ratio:g} %"] = {
+                "ours, official scaling": format_runs(values, [r["best_test_unbiased"] for r in cell if is_collapsed(r)]),
+                "paper": f"{p[0]:.2f}" if p else "",
+                "diff": f"{diff:+.2f}" if diff is not None else "",
+                "ours, clean inputs": format_runs([r["best_test_unbiased"] for r in clean]) if clean else "not run",
+                "what the runs show": _history_check(method, cell) if diff is not None and abs(diff) > tolerance
+                else "within tolerance",
+            }
     return pd.DataFrame(rows).T if rows else None
 
 
