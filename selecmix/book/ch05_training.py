@@ -615,10 +615,12 @@ def _history_check(method: str, runs: list[dict[str, Any]]) -> str:
     DFA's swap schedule, EnD's learning-rate steps, ReBias's g, HEX's convergence (mean over runs)."""
     if not runs:
         return ""
+    text = _what_the_history_shows(method, runs)
     units = [r["f_active_units"] for r in runs if r.get("f_active_units")]
-    alive = "; f's live units per layer at the end " + " / ".join(
-        f"{min(u[k] for u in units)}-{max(u[k] for u in units)}" for k in range(len(units[0]))) if units else ""
-    return _what_the_history_shows(method, runs) + alive
+    if units:                                     # per layer, the range over the runs
+        text += "; f's live units per layer at the end " + " / ".join(
+            f"{min(layer)}-{max(layer)}" for layer in zip(*units))
+    return text
 
 
 def _what_the_history_shows(method: str, runs: list[dict[str, Any]]) -> str:

@@ -48,11 +48,10 @@ def bias_probe_on(features: Callable[[torch.Tensor], torch.Tensor], splits, max_
 
 def f_active_units(method: Method, ctx: Context, n: int = 2048) -> list[int] | None:
     """Active units per hidden layer of the MLP ``f`` on the first ``n`` test images, as ``f``
-    sees them (:func:`selecmix.evaluate.active_units`); None for a ResNet ``f``. HEX's ``f``
-    counts its encoder (``h_A``'s layers), DFA's its intrinsic encoder ``E_i``."""
+    sees them (:func:`selecmix.evaluate.active_units`) -- of ``method.f_body``, the MLP inside
+    HEX's and DFA's larger nets; None for a ResNet ``f``."""
     images = ctx.pipeline.f_eval(ctx.splits.test.images[:n].to(ctx.device), ctx.device)
-    model = getattr(method.f, "encoder", None) or getattr(method.f, "E_i", None) or method.f
-    return active_units(model, images)
+    return active_units(method.f_body, images)
 
 
 def biased_features(method: Method, ctx: Context):

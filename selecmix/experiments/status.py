@@ -13,6 +13,7 @@ from .paper import TABLES, paper_numbers, paper_ratios
 from .sweeps import progress_markdown
 from .tables import aggregate, load_results
 
+
 def status_markdown(results: list[dict[str, Any]]) -> str:
     """The introduction's reproduction-status table (Markdown): for each dataset and ratio of
     Table 1, the paper's number and our recorded runs (best-test and last-epoch, mean ± std, n)."""

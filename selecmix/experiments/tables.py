@@ -205,7 +205,7 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
     header = "ours (n) | paper | diff"
     widths = {ratio: 2 + max([len(header)] + [len(c) for (m, q), c in cells.items() if q == ratio])
               for ratio in ratios}
-    name = 2 + max(len("method"), *(len(m) for m in methods))
+    name = 2 + max(len(m) for m in ["method", *methods])
     lines = [title] if title else []
     lines.append(f"{'method':<{name}}" + "".join(f"{f'{r:g} %':^{widths[r]}}" for r in ratios))
     lines.append(f"{'':<{name}}" + "".join(f"{header:^{widths[r]}}" for r in ratios))

@@ -191,6 +191,12 @@ class Method:
         """The debiased model's logits on f-inputs (evaluation)."""
         return self.f(x)
 
+    @property
+    def f_body(self) -> torch.nn.Module:
+        """The network whose hidden units count as f's (the collapse rule's dead layer): ``f``
+        itself; methods that wrap ``f``'s MLP in a larger net name that MLP."""
+        return self.f
+
     def train_mode(self, on: bool) -> None:
         for m in self.all_modules().values():
             if isinstance(m, torch.nn.Module):

@@ -78,6 +78,11 @@ class DFA(Method):
         self.ema_b = LossEMA(labels, ctx.num_classes, self.cfg.lff_ema)
         self.steps = 0                                   # updates done (curr_step, lr decay)
 
+    @property
+    def f_body(self) -> nn.Module:
+        """The intrinsic encoder ``E_i``: the MLP whose units count as f's."""
+        return self.f.E_i
+
     def learning_rate(self) -> float:
         """StepLR stepped once per update from ``curr_step`` on."""
         cfg = self.cfg

@@ -126,6 +126,11 @@ class HEX(Method):
                         cfg.hex_dropout).to(ctx.device)
         self.opt_f = adam(self.f, cfg.lr, cfg.weight_decay)
 
+    @property
+    def f_body(self) -> nn.Module:
+        """``h_A``'s encoder: the MLP whose units count as f's."""
+        return self.f.encoder
+
     def base_loss(self, pool: Pool, q: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.f.train_logits(pool.x[q], pool.x_g[q], self.cfg.hex_ridge), pool.y[q])
 
