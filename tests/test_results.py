@@ -7,7 +7,7 @@ import re
 import pytest
 
 from selecmix.config import make_config, to_dict
-from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed
+from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed, short_of_trials
 from selecmix.experiments.paper import paper_numbers
 from selecmix.experiments.records import run_label, run_name
 from selecmix.experiments.status import status_markdown
@@ -150,3 +150,15 @@ def test_table_columns_hold_their_widest_cell():
     for line in (lines[1], v_ours):
         cells = spans(line)[-4:]
         assert len(cells) == 4 and all(abs(c - h) <= 1 for c, h in zip(cells, header)), line
+
+
+def test_table_names_the_cells_short_of_the_papers_trials():
+    """Colored MNIST cells average 5 trials (App. A.2): a cell with fewer runs is named with its n,
+    a full cell and a cell never run are not, and the table prints the sentence under it."""
+    results = [_fake("selecmix", 1.0, s, 84.0, 83.0) for s in range(5)]
+    results += [_fake("selecmix", 2.0, s, 88.0, 87.0) for s in range(3)] + [_fake("vanilla", 0.5, 0, 40.0, 39.0)]
+    rows = comparison_rows(results, "cmnist", "1")
+    assert short_of_trials(rows, "cmnist") == "Vanilla at 0.5 % (n=1); V+Ours at 2 % (n=3)"
+    assert format_table(rows, "cmnist").splitlines()[-1].endswith("trains them): Vanilla at 0.5 % (n=1); V+Ours at 2 % (n=3)")
+    full = comparison_rows([r for r in results if r["ratio"] == 1.0], "cmnist", "1")
+    assert short_of_trials(full, "cmnist") == "" and "fewer runs" not in format_table(full, "cmnist")

@@ -220,7 +220,25 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
     if flagged:
         lines.append(f"collapsed = last-epoch accuracy within {COLLAPSE_MARGIN:g} points of chance, with a dead "
                      "layer of f where its units were counted (tables.is_collapsed); collapsed runs stay in the mean")
+    short = short_of_trials(rows, dataset)
+    if short:
+        lines.append(f"fewer runs than the paper's {TRIALS.get(dataset, 3)} trials (seeds not recorded yet; "
+                     f"`python -m selecmix sweep --plan table1` trains them): {short}")
     return "\n".join(lines)
+
+
+def short_of_trials(rows: list[dict[str, Any]], dataset: str) -> str:
+    """The recorded cells of ``rows`` (:func:`comparison_rows`) with fewer runs than the paper's
+    trials of ``dataset`` (:data:`TRIALS`, App. A.2), method by method ('HEX at 0.5 % (n=2), ...; ...');
+    '' when every recorded cell has them all. Cells never run are left out (they read 'not run')."""
+    trials = TRIALS.get(dataset, 3)
+    short: dict[str, list[str]] = {}
+    for r in rows:
+        if 0 < r["n"] < trials:
+            short.setdefault(r["method"], []).append(f"{r['ratio']:g} % (n={r['n']})")
+    if not short:
+        return ""
+    return "; ".join(f"{m} at {', '.join(c)}" for m, c in short.items())
 
 
 def _table_cell(r: dict[str, Any]) -> str:
