@@ -33,6 +33,8 @@ from ..experiments.tables import (
     comparison_rows,
     format_runs,
     is_collapsed,
+    short_of_trials,
+    table_seeds,
 )
 from .plots import figure_explorer
 from .recorded import DISPLAY, display_name, loss_span, main_history, remedy_scan_files, scan_provenance, scan_table
@@ -537,6 +539,16 @@ def table1_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: 
     frame = pd.DataFrame(data).T
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
     return frame.fillna("–")
+
+
+def trials_sentence(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1") -> str:
+    """The sentence under Table 1 naming the cells with fewer runs than the paper's trials
+    (:func:`selecmix.experiments.tables.short_of_trials`), or saying every cell has them."""
+    trials = len(table_seeds(dataset))
+    short = short_of_trials(comparison_rows(results, dataset, table), dataset)
+    if not short:
+        return f"Every cell has the paper's {trials} runs."
+    return f"Cells with fewer runs than the paper's {trials} (seeds not recorded yet on this book's CPU): {short}."
 
 
 def collapsed_frame(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1"):

@@ -222,7 +222,7 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
                      "layer of f where its units were counted (tables.is_collapsed); collapsed runs stay in the mean")
     short = short_of_trials(rows, dataset)
     if short:
-        lines.append(f"fewer runs than the paper's {TRIALS.get(dataset, 3)} trials (seeds not recorded yet; "
+        lines.append(f"fewer runs than the paper's {len(table_seeds(dataset))} trials (seeds not recorded yet; "
                      f"`python -m selecmix sweep --plan table1` trains them): {short}")
     return "\n".join(lines)
 
@@ -231,13 +231,11 @@ def short_of_trials(rows: list[dict[str, Any]], dataset: str) -> str:
     """The recorded cells of ``rows`` (:func:`comparison_rows`) with fewer runs than the paper's
     trials of ``dataset`` (:data:`TRIALS`, App. A.2), method by method ('HEX at 0.5 % (n=2), ...; ...');
     '' when every recorded cell has them all. Cells never run are left out (they read 'not run')."""
-    trials = TRIALS.get(dataset, 3)
+    trials = len(table_seeds(dataset))
     short: dict[str, list[str]] = {}
     for r in rows:
         if 0 < r["n"] < trials:
             short.setdefault(r["method"], []).append(f"{r['ratio']:g} % (n={r['n']})")
-    if not short:
-        return ""
     return "; ".join(f"{m} at {', '.join(c)}" for m, c in short.items())
 
 
