@@ -36,6 +36,8 @@ def test_help_explains_every_option():
     (["train", "--ratio", "0"], "ratio 0.0 is out of range"),
     (["data", "--ratio", "100", "--source", "embedded"], "out of range"),
     (["table", "--results", "/nonexistent/folder"], "results folder /nonexistent/folder does not exist"),
+    (["table", "--table", "6", "--metric", "unbiased"], "--table 6 is the paper's bias-conflicting accuracy"),
+    (["table", "--table", "6", "--protocol", "valid"], "--protocol valid records the unbiased accuracy only"),
 ])
 def test_bad_input_gives_a_clear_error(args, message):
     proc = _run(*args)
@@ -51,6 +53,8 @@ def test_train_then_table_and_status(tmp_path, capsys):
     assert main(["table", "--results", str(out), "--profile", "fast", "--dataset", "cmnist"]) == 0
     table = capsys.readouterr().out
     assert "82.12" in table and "Vanilla" in table and "(1)" in table     # paper's 5 % Vanilla beside ours
+    assert [l.split(" --")[0] for l in table.splitlines() if l.startswith("Table ")] == ["Table 1", "Table 6", "Table 7"]
+    assert "44.14" in table and "62.35" in table                          # Table 6's Vanilla, Table 7's JTT
     assert main(["status", "--results", str(out)]) == 0
     assert (out / "STATUS.md").exists()
 

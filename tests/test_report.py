@@ -7,8 +7,9 @@ import math
 import pytest
 
 from selecmix.config import make_config, to_dict
-from selecmix.book.ch05_training import curves_explorer, curves_static, lambda_table, mean_curve, plot_mean_curves, plot_runs, protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs, table6_rows, table7_rows, train_runs
+from selecmix.book.ch05_training import curves_explorer, curves_static, lambda_table, mean_curve, plot_mean_curves, plot_runs, protocol_summary, protocol_table, recorded_summary, reduced_table, scale_pairs, train_runs
 from selecmix.book.recorded import full_scale
+from selecmix.experiments.tables import comparison_rows
 from selecmix.experiments.records import run_label, run_name, write_result
 
 TINY = dict(epochs=2, train_size=600, large_batch=256, batch_size=64)
@@ -85,10 +86,10 @@ def test_recorded_tables(live):
     assert with_stuck["best-test"].endswith(f"(2; 1 collapsed, others {one.split()[0]})")
     assert "1 collapsed" in with_stuck["last-epoch"]
     assert protocol_summary([stuck]).loc[("1", "V+Ours"), "best-test"] == "10.20 (1; all collapsed)"
-    rows = {(r["label"], r["ratio"]): r for r in table6_rows(recorded)}
+    rows = {(r["label"], r["ratio"]): r for r in comparison_rows(recorded, "cmnist", "6")}
     assert rows[("vanilla", 1.0)]["n"] == 2 and rows[("vanilla", 1.0)]["paper_mean"] == 44.14
     assert rows[("dfa", 2.0)]["n"] == 0 and rows[("dfa", 2.0)]["paper_mean"] == 81.39
-    assert {r["ratio"] for r in table7_rows(recorded)} == {1.0, 2.0}
+    assert {r["ratio"] for r in comparison_rows(recorded, "cmnist", "7")} == {1.0, 2.0}
     pairs = scale_pairs(recorded)
     assert list(pairs.index) == ["Vanilla, 1 %"]
     assert pairs.iloc[0][("official [0, 1/255]", "best-test")].endswith("(1)")   # paired: seed 0 only

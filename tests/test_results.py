@@ -7,8 +7,8 @@ import re
 import pytest
 
 from selecmix.config import make_config, to_dict
-from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed, short_of_trials
-from selecmix.experiments.paper import paper_numbers
+from selecmix.experiments.tables import aggregate, comparison_rows, format_table, is_collapsed, short_of_trials, table_key
+from selecmix.experiments.paper import REMEDY_LABEL, dataset_tables, paper_numbers
 from selecmix.experiments.records import run_label, run_name
 from selecmix.experiments.status import status_markdown
 
@@ -162,3 +162,34 @@ def test_table_names_the_cells_short_of_the_papers_trials():
     assert format_table(rows, "cmnist").splitlines()[-1].endswith("trains them): Vanilla at 0.5 % (n=1); V+Ours at 2 % (n=3)")
     full = comparison_rows([r for r in results if r["ratio"] == 1.0], "cmnist", "1")
     assert short_of_trials(full, "cmnist") == "" and "fewer runs" not in format_table(full, "cmnist")
+
+
+def test_table6_is_bias_conflicting_accuracy_at_the_papers_ratios():
+    """Table 6 averages ``best_test_conflicting`` (not the unbiased accuracy) at 1 and 2 %, beside
+    the paper's bias-conflicting numbers, with the collapsed count by the one rule."""
+    results = [dict(_fake("vanilla", 1.0, s, 50.0, 49.0), best_test_conflicting=40.0 + 2 * s) for s in range(3)]
+    results += [dict(_fake("vanilla", 0.5, 0, 40.0, 39.0), best_test_conflicting=30.0)]   # no Table 6 ratio
+    rows = {(r["label"], r["ratio"]): r for r in comparison_rows(results, "cmnist", "6")}
+    assert {ratio for _, ratio in rows} == {1.0, 2.0}
+    v = rows[("vanilla", 1.0)]
+    assert v["n"] == 3 and v["ours_mean"] == pytest.approx(42.0) and v["paper_mean"] == 44.14
+    assert v["diff"] == pytest.approx(42.0 - 44.14)
+    assert rows[("end", 1.0)]["paper_mean"] == 62.92 and rows[("dfa", 2.0)]["paper_mean"] == 81.39
+    assert table_key("6") == "best_test_conflicting" and table_key("1", "last") == "last_test_unbiased"
+    with pytest.raises(ValueError, match="unbiased accuracy only"):
+        table_key("6", "valid")
+    assert dataset_tables("cmnist") == ("1", "6", "7") and dataset_tables("bffhq") == ("1", "7")
+
+
+def test_remedy_row_reads_not_run_until_recorded():
+    """Table 1 on Colored MNIST always shows the book's remedy row (it has no paper number) and
+    says which sweep trains it; it takes its runs once they are recorded."""
+    rows = comparison_rows([_fake("vanilla", 1.0, 0, 50.0, 49.0)], "cmnist", "1")
+    remedy = [r for r in rows if r["label"] == REMEDY_LABEL]
+    assert len(remedy) == 4 and all(r["n"] == 0 and r["paper_mean"] is None for r in remedy)
+    text = format_table(rows, "cmnist")
+    assert "(book's, not paper's)" in text and "--plan remedy" in text
+    ran = [_fake("selecmix", 1.0, s, 85.0 + s, 84.0, random_warmup_pools=10) for s in range(5)]
+    row = next(r for r in comparison_rows(ran, "cmnist", "1") if r["label"] == REMEDY_LABEL and r["ratio"] == 1.0)
+    assert row["n"] == 5 and row["ours_mean"] == pytest.approx(87.0)
+    assert all(r["label"] != REMEDY_LABEL for r in comparison_rows(ran, "cifar10c", "1"))

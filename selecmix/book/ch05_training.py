@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..config import make_config
 from ..experiments.diagnostics import read_scan
-from ..experiments.paper import PAPER_JTT, PAPER_TABLE6, REMEDY_LABEL, paper_numbers
+from ..experiments.paper import REMEDY_LABEL, paper_numbers
 from ..experiments.runs import train_run
 from ..experiments.tables import (
     aggregate,
@@ -160,34 +160,6 @@ def protocol_summary(results: list[dict[str, Any]], dataset: str = "cmnist", rat
                 row[p] = format_runs(cell.values, cell.collapsed) if cell else format_runs([])
             rows.append(row)
     return pd.DataFrame(rows).set_index(["ratio (%)", "method"])
-
-
-def table6_rows(results: list[dict[str, Any]], dataset: str = "cmnist") -> list[dict[str, Any]]:
-    """Table 6 (bias-conflicting test accuracy, best-test protocol) in the row format of
-    :func:`selecmix.experiments.tables.comparison_rows`, so :func:`selecmix.book.plots.comparison_frame` shows it."""
-    ours = aggregate([r for r in results if r["dataset"] == dataset], "best_test_conflicting", "paper")
-    order = [("vanilla", "Vanilla", "vanilla"), ("mixup", "Mixup", "mixup"), ("end", "EnD (bias labels)", "EnD"),
-             ("lff", "LfF", "lff"), ("dfa", "DFA", "DFA"), ("selecmix", "V+Ours", "selecmix"),
-             ("lff_selecmix", "L+Ours", "lff_selecmix")]
-    rows = []
-    for label, name, paper_key in order:
-        for ratio, paper in sorted(PAPER_TABLE6.get(dataset, {}).items()):
-            ref, cell = paper.get(paper_key), ours.get((label, ratio))
-            rows.append({"label": label, "method": name, "ratio": ratio,
-                         "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
-                         "n": cell.n if cell else 0, "paper_mean": ref[0] if ref else None,
-                         "paper_std": ref[1] if ref else None,
-                         "diff": cell.mean - ref[0] if cell and ref else None,
-                         "collapsed": len(cell.collapsed) if cell else 0,
-                         "healthy": cell.healthy if cell else None})
-    return rows
-
-
-def table7_rows(results: list[dict[str, Any]], dataset: str = "cmnist",
-                key: str = "best_test_unbiased") -> list[dict[str, Any]]:
-    """Table 7 (Vanilla, JTT, V+Ours) at the ratios where the paper reports JTT."""
-    ratios = set(PAPER_JTT.get(dataset, {}))
-    return [r for r in comparison_rows(results, dataset, "7", key) if r["ratio"] in ratios]
 
 
 def mean_curve(results: list[dict[str, Any]], label: str, ratio: float, split: str = "test",
@@ -594,7 +566,7 @@ def method_costs(benchmark: dict[str, Any] | None = None):
 
 
 def rows_frame(rows: list[dict[str, Any]]):
-    """Rows of :func:`selecmix.experiments.tables.comparison_rows` (or :func:`table6_rows`) at the
+    """Rows of :func:`selecmix.experiments.tables.comparison_rows` at the
     column width, by the one rule: per ratio 'ours' (mean ± std over every run, n, and the collapsed
     count with, labelled, the others' mean), the paper's number and the difference; "not run" where
     no full-scale result exists."""

@@ -277,8 +277,7 @@ def verdict_frame(results: list[dict[str, Any]], dataset: str = "cmnist",
         if r["label"] not in (*labels, REMEDY_LABEL) or (r["label"] == REMEDY_LABEL and not r["n"]):
             continue
         cell = cells.get((r["label"], r["ratio"]))
-        name = "V+Ours, random warm-up (this book's remedy)" if r["label"] == REMEDY_LABEL else r["method"]
-        rows.append({"method": name, "ratio (%)": f"{r['ratio']:g}",
+        rows.append({"method": r["method"], "ratio (%)": f"{r['ratio']:g}",
                      "ours: mean ± std (n)": format_runs(cell.values, cell.collapsed) if cell else "not run",
                      "paper": f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}" if r["paper_mean"] is not None else "–",
                      "diff": f"{r['diff']:+.2f}" if r["diff"] is not None else "",

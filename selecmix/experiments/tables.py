@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from ..config import make_config, to_dict
 from .records import SCHEDULE_FIELDS, SCHEMA, read_result
-from .paper import TABLES, paper_numbers, paper_ratios
+from .paper import PLANNED_ROWS, TABLE_METRIC, TABLES, table_paper, table_ratios
 
 
 def load_results(folder: str | os.PathLike, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -173,18 +173,35 @@ def aggregate(results: Iterable[dict[str, Any]], key: str = "best_test_unbiased"
     return groups
 
 
+def table_key(table: str = "1", protocol: str = "best") -> str:
+    """The result field a paper table reports under ``protocol`` (best / last / valid):
+    ``best_test_unbiased`` for Table 1, ``best_test_conflicting`` for Table 6 (:data:`TABLE_METRIC`)."""
+    metric = TABLE_METRIC.get(table, "unbiased")
+    if protocol == "valid":
+        if metric != "unbiased":
+            raise ValueError(f"Table {table} reports {metric} accuracy; the valid-selected protocol records the "
+                             "unbiased accuracy only: use protocol 'best' or 'last'")
+        return "valid_selected_test_unbiased"
+    return f"{protocol}_test_{metric}"
+
+
 def comparison_rows(results: list[dict[str, Any]], dataset: str, table: str = "1",
-                    key: str = "best_test_unbiased", profile: str | None = "paper") -> list[dict[str, Any]]:
-    """Rows of a paper table: for each method and ratio, ours (mean, std, n), the paper's and the
-    difference. The paper reports the best-test protocol only, so ``diff`` is given for the
-    ``best_test_*`` keys and left empty for the last-epoch / valid-selected protocols."""
+                    key: str | None = None, profile: str | None = "paper") -> list[dict[str, Any]]:
+    """Rows of a paper table: for each method and ratio the table covers (:func:`table_ratios`),
+    ours (mean, std, n, collapsed count), the paper's and the difference. ``key`` defaults to the
+    table's own metric (:func:`table_key`). The paper reports the best-test protocol only, so
+    ``diff`` is given for the ``best_test_*`` keys and left empty for the last-epoch /
+    valid-selected protocols. A cell neither recorded nor in the paper is left out, except the
+    rows of :data:`PLANNED_ROWS` (they read "not run" until recorded)."""
+    key = key or table_key(table)
     ours = aggregate([r for r in results if r["dataset"] == dataset], key, profile)
-    paper = paper_numbers(dataset)
+    paper = table_paper(dataset, table)
+    planned = PLANNED_ROWS.get((table, dataset), ())
     rows = []
     for label, display in TABLES[table]:
-        for ratio in paper_ratios(dataset):
+        for ratio in table_ratios(dataset, table):
             cell, ref = ours.get((label, ratio)), paper.get(label, {}).get(ratio)
-            if cell is None and ref is None:
+            if cell is None and ref is None and label not in planned:
                 continue
             rows.append({"label": label, "method": display, "ratio": ratio,
                          "ours_mean": cell.mean if cell else None, "ours_std": cell.std if cell else None,
@@ -220,7 +237,12 @@ def format_table(rows: list[dict[str, Any]], dataset: str, title: str = "") -> s
     if flagged:
         lines.append(f"collapsed = last-epoch accuracy within {COLLAPSE_MARGIN:g} points of chance, with a dead "
                      "layer of f where its units were counted (tables.is_collapsed); collapsed runs stay in the mean")
-    short = short_of_trials(rows, dataset)
+    planned = {label for (_, d), labels in PLANNED_ROWS.items() if d == dataset for label in labels}
+    pending = [r for r in rows if r["label"] in planned and r["n"] < len(table_seeds(dataset))]
+    if pending:
+        lines.append(f"{pending[0]['method']}: " + ", ".join(f"{r['ratio']:g} % (n={r['n']})" for r in pending)
+                     + f" of {len(table_seeds(dataset))} runs; `python -m selecmix sweep --plan remedy` trains them")
+    short = short_of_trials([r for r in rows if r["label"] not in planned], dataset)
     if short:
         lines.append(f"fewer runs than the paper's {len(table_seeds(dataset))} trials (seeds not recorded yet; "
                      f"`python -m selecmix sweep --plan table1` trains them): {short}")
@@ -250,7 +272,7 @@ def _table_cell(r: dict[str, Any]) -> str:
 
 
 def collapsed_cells(results: list[dict[str, Any]], dataset: str = "cmnist", table: str = "1",
-                    key: str = "best_test_unbiased") -> list[dict[str, Any]]:
+                    key: str | None = None) -> list[dict[str, Any]]:
     """The cells of a paper table with a collapsed run (:func:`is_collapsed`), by the one rule:
     n, the collapsed count, the mean over every run and its difference from the paper, and,
     labelled, the mean of the others and its difference."""
