@@ -262,6 +262,20 @@ def test_collapse_figure_table_and_counts_from_traces():
     assert t.loc[("1", 0), ("MLP g", "layer died at update")] == "alive: 4 units"
     assert t.loc[("1", 2), ("official g", "test (%)")] == "–"       # not recorded: shown as such
     assert t.shape[1] <= 8 and trace_table([]) is None
+    runs = [_fake("selecmix", 11.3, seed=2), _fake("selecmix", 86.0), _fake("vanilla", 50.0, seed=2)]
+    runs[0]["last_test_unbiased"] = 10.1                          # chance: the recorded seed 2 collapsed
+    with_runs = trace_table(traces, runs)
+    assert with_runs.loc[("1", 2), ("recorded run", "MLP g, 200 epochs")] == "collapsed (11.3)"
+    assert with_runs.loc[("1", 0), ("recorded run", "MLP g, 200 epochs")] == "trained (86.0)"
+    assert with_runs.loc[("5", 2), ("recorded run", "MLP g, 200 epochs")] == "–"   # no run recorded there
+    assert with_runs.shape[1] == 7
+    from selecmix.book.ch05_training import official_verdict
+    assert official_verdict(traces) == "No first epoch with the official $g$ is traced yet."
+    official = [dict(_trace("official", 2, None), seconds=2400.0, epochs=1), dict(_trace("official", 0, 12), seconds=2400.0, epochs=1)]
+    text = official_verdict(traces + official)
+    assert text.startswith("The official $g$ kept $f$'s 16-unit layer alive through the first epoch in 1 of 2 traced runs, "
+                           "1 of them among the 1 (ratio, seed) pairs")
+    assert "about 6 days of one CPU core" in text                     # 200 epochs x 2,400 s
     assert conflicting_share(traces, "mlp", 16) == 40.0 and conflicting_share(traces, "official", 16) is None
 
 
@@ -321,3 +335,16 @@ def test_baseline_checks_compare_with_the_paper_and_read_the_histories(tiny):
     assert list(frame.index) == ["DFA, 1 %"]                           # no other baseline or ratio recorded
     other = dict(copy.deepcopy(runs[0]), ratio=2.0)
     assert list(baseline_checks(runs + [other]).index) == ["DFA, 1 %", "DFA, 2 %"]
+
+
+def test_replay_table_sets_recorded_beside_retrained():
+    from selecmix.book.ch05_training import replay_table
+
+    rows = [{"name": "cmnist-0.5pct-selecmix-s3-paper", "label": "selecmix", "loss_then": 2.3, "loss_now": 2.29,
+             "test_then": 15.3, "test_now": 10.1, "same": False},
+            {"name": "cmnist-1pct-vanilla-s0-paper", "label": "vanilla", "loss_then": 0.82, "loss_now": 0.82,
+             "test_then": 21.46, "test_now": 21.46, "same": True}]
+    t = replay_table({"rows": rows})
+    assert list(t.index) == ["V+Ours, 0.5 %, seed 3", "Vanilla, 1 %, seed 0"]
+    assert t.loc["V+Ours, 0.5 %, seed 3", "test (%): here"] == 10.1 and t.loc["Vanilla, 1 %, seed 0", "same"] == "yes"
+    assert replay_table(None) is None

@@ -16,6 +16,7 @@ The three protocols (see :mod:`selecmix.experiments.tables`):
 from __future__ import annotations
 
 import math
+import re
 from statistics import mean, median
 from typing import Any, Iterable
 
@@ -384,6 +385,26 @@ def g_scan_table(scan: dict[str, Any] | None):
     return frame
 
 
+def replay_table(report: dict[str, Any] | None):
+    """The recorded replay (:func:`selecmix.experiments.diagnostics.replay_first_epoch`) as a
+    DataFrame: per recorded run, its first epoch's training loss and unbiased test accuracy as
+    recorded (on the run's machine) and as retrained here, and whether both agree to the recorded
+    digits. None when no replay is recorded."""
+    if report is None:
+        return None
+    def name(r: dict[str, Any]) -> str:
+        ratio, seed = re.search(r"-([0-9.]+)pct-.*-s([0-9]+)-[a-z]+$", r["name"]).groups()
+        return f"{display_name(r['label'])}, {ratio} %, seed {seed}"
+
+    rows = {name(r): {
+                "loss: recorded": r["loss_then"], "loss: here": r["loss_now"],
+                "test (%): recorded": r["test_then"], "test (%): here": r["test_now"],
+                "same": "yes" if r["same"] else "no"} for r in report["rows"]}
+    frame = pd.DataFrame(rows).T
+    frame.index.name = "run (first epoch)"
+    return frame
+
+
 def partner_table(scan: dict[str, Any] | None, results: Iterable[dict[str, Any]] = ()):
     """The recorded partner scan (:func:`selecmix.experiments.diagnostics.partner_scan`) as a DataFrame: per
     scanned run, the share (%) of g's contradicting positives and negatives that are mislabelled
@@ -463,27 +484,62 @@ def plot_collapse(traces: Iterable[dict[str, Any]], steps: int | None = None):
     return fig
 
 
-def trace_table(traces: Iterable[dict[str, Any]]):
+def trace_table(traces: Iterable[dict[str, Any]], results: Iterable[dict[str, Any]] = ()):
     """One row per recorded (ratio, seed); per partner source the update at which f's 16-unit layer
     died ('alive: k units' when it did not, with its live units at the end of the epoch) and the
-    unbiased test accuracy after the epoch; "–" where that source has no trace. None when no trace
-    is recorded."""
+    unbiased test accuracy after the epoch; "–" where that source has no trace. With ``results``
+    (full-scale runs), a last column says how the recorded 200-epoch V+Ours run of that (ratio,
+    seed) -- the MLP g, trained on another machine -- ended: 'collapsed' (:func:`is_collapsed`) or
+    'trained', with its best-test accuracy. None when no trace is recorded."""
+    runs = {(f"{r['ratio']:g}", r["seed"]): r for r in results
+            if r.get("label") == "selecmix" and r.get("profile") == "paper" and not r.get("incomplete")}
     by_key: dict[tuple[str, int], dict[tuple[str, str], Any]] = {}
     for t in traces:
-        row = by_key.setdefault((f"{t['ratio']:g}", t["seed"]), {})
+        key = (f"{t['ratio']:g}", t["seed"])
+        row = by_key.setdefault(key, {})
         name = SOURCE_NAMES.get(t["source"], t["source"]).split(" (")[0]
         dead = t.get("first_dead_step")
         row[(name, "layer died at update")] = (str(dead) if dead is not None
                                                else f"alive: {t['final_active_units'][-1]} units")
         row[(name, "test (%)")] = f"{t['test_unbiased'][-1]:.1f}" if t.get("test_unbiased") else "–"
+        if key in runs:
+            run = runs[key]
+            ended = "collapsed" if is_collapsed(run) else "trained"
+            row[("recorded run", "MLP g, 200 epochs")] = f"{ended} ({run['best_test_unbiased']:.1f})"
     if not by_key:
         return None
     frame = pd.DataFrame(by_key).T
     names = [SOURCE_NAMES[s].split(" (")[0] for s in SOURCE_NAMES]
     cols = [(n, c) for n in names for c in ("layer died at update", "test (%)")]
+    if runs:
+        cols.append(("recorded run", "MLP g, 200 epochs"))
     frame = frame.reindex(columns=pd.MultiIndex.from_tuples(cols)).astype(object).fillna("–")
     frame.index = frame.index.set_names(["ratio (%)", "seed"])
     return frame.sort_index(key=lambda ix: ix.map(float) if ix.name == "ratio (%)" else ix)
+
+
+def official_verdict(traces: Iterable[dict[str, Any]], epochs: int = 200) -> str:
+    """The traces' answer to "does the official g avoid the collapse?", as one sentence from the
+    recorded traces: in how many traced first epochs the official g kept f's narrowest layer alive,
+    how many of the (ratio, seed) pairs where the MLP g's trace lost it are among them, and what a
+    whole run of ``epochs`` epochs with the official g would cost at the traces' speed."""
+    traces = list(traces)
+    official = [t for t in traces if t["source"] == "official"]
+    if not official:
+        return "No first epoch with the official $g$ is traced yet."
+    alive = [t for t in official if t.get("first_dead_step") is None]
+    mlp_dead = {(t["ratio"], t["seed"]) for t in traces if t["source"] == "mlp" and t.get("first_dead_step") is not None}
+    rescued = [t for t in alive if (t["ratio"], t["seed"]) in mlp_dead]
+    traced = [k for k in mlp_dead if any((t["ratio"], t["seed"]) == k for t in official)]
+    timed = [t["seconds"] / t.get("epochs", 1) for t in official if "seconds" in t]
+    days = epochs * mean(timed) / 86400 if timed else None
+    text = (f"The official $g$ kept $f$'s 16-unit layer alive through the first epoch in {len(alive)} of "
+            f"{len(official)} traced runs, {len(rescued)} of them among the {len(traced)} (ratio, seed) pairs "
+            "whose MLP-$g$ trace lost the layer.")
+    if days is not None:
+        text += (f" A whole {epochs}-epoch run with it would take about {days:.0f} days of one CPU core at the "
+                 "traces' speed, so whether it stays alive to the end is not measured here.")
+    return text
 
 
 def conflicting_share(traces: Iterable[dict[str, Any]], source: str, step: int) -> float | None:
