@@ -348,3 +348,21 @@ def test_replay_table_sets_recorded_beside_retrained():
     assert list(t.index) == ["V+Ours, 0.5 %, seed 3", "Vanilla, 1 %, seed 0"]
     assert t.loc["V+Ours, 0.5 %, seed 3", "test (%): here"] == 10.1 and t.loc["Vanilla, 1 %, seed 0", "same"] == "yes"
     assert replay_table(None) is None
+
+
+def test_remedy_cost_compares_with_the_runs_that_did_not_collapse():
+    from selecmix.book.ch05_training import remedy_cost
+
+    vours = [_fake("selecmix", v, seed=s) for s, v in enumerate((86.0, 11.3, 84.0))]
+    vours[1]["last_test_unbiased"] = 10.1                          # seed 1 collapsed
+    assert remedy_cost(vours) is None                              # no remedy run yet
+    remedy = []
+    for s, v in enumerate((83.0, 84.0)):
+        r = _fake("selecmix", v, seed=s)
+        r["config"]["random_warmup_pools"] = 10
+        r["label"] = run_label(make_config("cmnist", 1.0, "selecmix", "paper", random_warmup_pools=10))
+        remedy.append(r)
+    cost = remedy_cost(vours + remedy).loc["1"]
+    assert cost["runs"] == 2 and cost["collapsed"] == 0 and cost["remedy (every run)"] == "83.50 ± 0.71"
+    assert cost["V+Ours, runs that did not collapse"] == "85.00 ± 1.41 (n=2)"
+    assert cost["diff"] == -1.5 and cost["costs > 1 point"] == "yes"

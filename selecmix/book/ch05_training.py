@@ -720,9 +720,32 @@ def baseline_checks(results: list[dict[str, Any]], dataset: str = "cmnist", tole
     return pd.DataFrame(rows).T if rows else None
 
 
+def remedy_cost(results: list[dict[str, Any]], dataset: str = "cmnist", tolerance: float = 1.0):
+    """The remedy against what it must not lose: per ratio, its best-test mean over every run (the
+    one rule: n and collapsed count) beside the mean of the V+Ours runs that did not collapse,
+    the difference and whether the remedy costs more than ``tolerance`` points. None until a
+    full-scale remedy run is recorded."""
+    rows = {(r["label"], r["ratio"]): r for r in comparison_rows(results, dataset, "1")}
+    out = []
+    for (label, ratio), r in sorted(rows.items(), key=lambda kv: kv[0][1]):
+        if label != REMEDY_LABEL or not r["n"]:
+            continue
+        vours = rows.get(("selecmix", ratio))
+        healthy = vours["healthy"] if vours and vours["n"] else None
+        diff = r["ours_mean"] - healthy.mean if healthy else None
+        out.append({"ratio (%)": f"{ratio:g}",
+                    "remedy (every run)": f"{r['ours_mean']:.2f}" + (f" ± {r['ours_std']:.2f}" if r["n"] > 1 else ""),
+                    "runs": r["n"], "collapsed": r["collapsed"],
+                    "V+Ours, runs that did not collapse": f"{healthy.short()} (n={healthy.n})" if healthy else "–",
+                    "diff": round(diff, 2) if diff is not None else None,
+                    f"costs > {tolerance:g} point": "yes" if diff is not None and diff < -tolerance else "no"})
+    return pd.DataFrame(out).set_index("ratio (%)") if out else None
+
+
 def remedy_report(results: list[dict[str, Any]], folder=None) -> None:
     """The remedy's recorded first-epoch scans (:func:`~selecmix.book.recorded.remedy_scan_files`),
-    each with its provenance line and table, and how many of its full-scale runs ``results`` hold."""
+    each with its provenance line and table, and its full-scale runs against the V+Ours runs that
+    did not collapse (:func:`remedy_cost`)."""
     from IPython.display import display
 
     files = remedy_scan_files(folder)
@@ -732,6 +755,10 @@ def remedy_report(results: list[dict[str, Any]], folder=None) -> None:
         display(scan_table(scan))
     if not files:
         print("The remedy's first-epoch scan is not recorded yet.")
-    runs = [r for r in results if r["label"] == REMEDY_LABEL]
-    print(f"Full-scale remedy runs recorded: {len(runs)}"
-          + ("" if runs else " -- its Table 1 row appears above once they exist."))
+    cost = remedy_cost(results)
+    if cost is None:
+        print("No full-scale remedy run is recorded yet: its Table 1 row reads 'not run' until "
+              "`python -m selecmix sweep --plan remedy` trains them.")
+    else:
+        print("The remedy's full-scale runs (best-test) against the V+Ours runs that did not collapse:")
+        display(cost)
