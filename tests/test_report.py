@@ -270,11 +270,11 @@ def test_collapse_figure_table_and_counts_from_traces():
     assert with_runs.loc[("5", 2), ("recorded run", "MLP g, 200 epochs")] == "–"   # no run recorded there
     assert with_runs.shape[1] == 7
     from selecmix.book.ch05_training import official_verdict
-    assert official_verdict(traces) == "No first epoch with the official $g$ is traced yet."
+    assert official_verdict(traces) == "No first epoch with the official *g* is traced yet."
     official = [dict(_trace("official", 2, None), seconds=2400.0, epochs=1), dict(_trace("official", 0, 12), seconds=2400.0, epochs=1)]
     text = official_verdict(traces + official)
-    assert text.startswith("The official $g$ kept $f$'s 16-unit layer alive through the first epoch in 1 of 2 traced runs, "
-                           "1 of them among the 1 (ratio, seed) pairs")
+    assert text.startswith("The official *g* kept *f*'s 16-unit layer alive through the first epoch in 1 of 2 traced runs; "
+                           "of the 1 traced (ratio, seed) pairs whose MLP-*g* trace lost the layer, it kept 1 alive.")
     assert "about 6 days of one CPU core" in text                     # 200 epochs x 2,400 s
     assert conflicting_share(traces, "mlp", 16) == 40.0 and conflicting_share(traces, "official", 16) is None
 

@@ -526,16 +526,16 @@ def official_verdict(traces: Iterable[dict[str, Any]], epochs: int = 200) -> str
     traces = list(traces)
     official = [t for t in traces if t["source"] == "official"]
     if not official:
-        return "No first epoch with the official $g$ is traced yet."
+        return "No first epoch with the official *g* is traced yet."
     alive = [t for t in official if t.get("first_dead_step") is None]
     mlp_dead = {(t["ratio"], t["seed"]) for t in traces if t["source"] == "mlp" and t.get("first_dead_step") is not None}
-    rescued = [t for t in alive if (t["ratio"], t["seed"]) in mlp_dead]
-    traced = [k for k in mlp_dead if any((t["ratio"], t["seed"]) == k for t in official)]
+    traced = {(t["ratio"], t["seed"]) for t in official} & mlp_dead
+    rescued = [t for t in alive if (t["ratio"], t["seed"]) in traced]
     timed = [t["seconds"] / t.get("epochs", 1) for t in official if "seconds" in t]
     days = epochs * mean(timed) / 86400 if timed else None
-    text = (f"The official $g$ kept $f$'s 16-unit layer alive through the first epoch in {len(alive)} of "
-            f"{len(official)} traced runs, {len(rescued)} of them among the {len(traced)} (ratio, seed) pairs "
-            "whose MLP-$g$ trace lost the layer.")
+    text = (f"The official *g* kept *f*'s 16-unit layer alive through the first epoch in {len(alive)} of "
+            f"{len(official)} traced runs; of the {len(traced)} traced (ratio, seed) pairs whose MLP-*g* trace "
+            f"lost the layer, it kept {len(rescued)} alive.")
     if days is not None:
         text += (f" A whole {epochs}-epoch run with it would take about {days:.0f} days of one CPU core at the "
                  "traces' speed, so whether it stays alive to the end is not measured here.")
@@ -749,11 +749,16 @@ def remedy_report(results: list[dict[str, Any]], folder=None) -> None:
     from IPython.display import display
 
     files = remedy_scan_files(folder)
+    scans = {}
     for path in files:
         scan = read_scan(path)
-        print(scan_provenance(scan, "remedy scan", width=90))
-        display(scan_table(scan))
-    if not files:
+        ratio = re.search(r"--ratio ([0-9.]+)", scan.get("command", ""))
+        where = f"{ratio.group(1)} %" if ratio else path.stem
+        print(scan_provenance(scan, f"remedy scan at {where}", width=90))
+        scans[where] = scan_table(scan)
+    if scans:
+        display(pd.concat(scans, names=["ratio"]))
+    else:
         print("The remedy's first-epoch scan is not recorded yet.")
     cost = remedy_cost(results)
     if cost is None:
