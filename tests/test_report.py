@@ -255,8 +255,9 @@ def test_collapse_figure_table_and_counts_from_traces():
     counts = trace_counts(traces)
     assert counts["mlp"] == {"n": 2, "dead": 1} and counts["official"] == {"n": 0, "dead": 0}
     fig = plot_collapse(traces)
-    assert len(fig.axes) == 6                                    # at most six panels, one column per source
-    assert "not recorded yet" in [t.get_text() for t in fig.axes[1].texts]
+    assert len(fig.axes) == 6                                    # one row per source, two panels each
+    for ax in fig.axes[2:4]:                                     # the official g's row: nothing recorded
+        assert "not recorded yet" in [t.get_text() for t in ax.texts]
     t = trace_table(traces)
     assert t.loc[("1", 2), ("MLP g", "layer died at update")] == "16"
     assert t.loc[("1", 0), ("MLP g", "layer died at update")] == "alive: 4 units"
@@ -277,6 +278,12 @@ def test_collapse_figure_table_and_counts_from_traces():
                            "of the 1 traced (ratio, seed) pairs whose MLP-*g* trace lost the layer, it kept 1 alive.")
     assert "about 6 days of one CPU core" in text                     # 200 epochs x 2,400 s
     assert conflicting_share(traces, "mlp", 16) == 40.0 and conflicting_share(traces, "official", 16) is None
+    mixed = _trace("mlp", 3, None)
+    for s in mixed["steps"]:
+        if s["step"] > 12:                                       # a pool of positives from update 13 on
+            s.update(kind="positive", partners_conflicting=90.0)
+    assert conflicting_share([mixed], "mlp", 16) == 40.0         # the latest pool of negatives counts
+    assert conflicting_share([mixed], "mlp", 16, kind="positive") == 90.0
 
 
 def test_table1_frame_verdict_and_collapse_count_follow_the_one_rule():

@@ -444,43 +444,47 @@ def trace_counts(traces: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def plot_collapse(traces: Iterable[dict[str, Any]], steps: int | None = None):
-    """The collapse in one figure (at most six panels): one column per partner source (MLP g,
-    official g, random partners), top row the live units of f's 16-unit layer after every update,
-    bottom row the share (%) of the chosen partners that are bias-conflicting samples. One line per
-    recorded (ratio, seed), red where the layer died, blue where it stayed alive; a column without
-    a recorded trace says so. ``steps`` cuts the x axis (default: the whole recorded epoch)."""
+    """The collapse in one figure: one row per partner source (MLP g, official g, random partners),
+    left the live units of f's 16-unit layer after every update, right the share (%) of the
+    partners that are bias-conflicting samples in the pools of contradicting *negatives* (the coin's
+    other side, positives, are bias-conflicting by construction once g is good). One line per
+    recorded (ratio, seed), red where the layer died, blue where it stayed alive; a row without a
+    recorded trace says so. Two columns keep the panels legible on a phone. ``steps`` cuts the
+    x axis (default: the whole recorded epoch)."""
     from matplotlib.lines import Line2D
 
     traces = list(traces)
     counts = trace_counts(traces)
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), sharex=True, sharey="row")
-    for col, source in enumerate(SOURCE_NAMES):
-        top, bottom = axes[0, col], axes[1, col]
+    fig, axes = plt.subplots(len(SOURCE_NAMES), 2, figsize=(8, 8), sharex=True, sharey="col")
+    for row, source in enumerate(SOURCE_NAMES):
+        units, share = axes[row]
         mine = [t for t in traces if t["source"] == source]
         seeds = sorted({(t["ratio"], t["seed"]) for t in mine})
-        top.set_title(f"{SOURCE_NAMES[source]}\n{len(seeds)} (ratio, seed) runs, {counts[source]['dead']} died",
-                      fontsize=10)
+        units.set_title(f"{SOURCE_NAMES[source]}: {len(seeds)} runs, {counts[source]['dead']} died",
+                        fontsize=10, loc="left")
         if not mine:
-            for ax in (top, bottom):
+            for ax in (units, share):
                 ax.text(0.5, 0.5, "not recorded yet", ha="center", va="center", transform=ax.transAxes, color="gray")
         for t in mine:
             rows = t["steps"][:steps] if steps else t["steps"]
-            x = [s["step"] for s in rows]
             color = "tab:red" if t.get("first_dead_step") is not None else "tab:blue"
-            top.plot(x, [s["active_units"][-1] for s in rows], color=color, lw=1, alpha=0.7)
-            bottom.plot(x, [s["partners_conflicting"] for s in rows], color=color, lw=1, alpha=0.7)
-        bottom.set_xlabel("update of f (log scale)")
-        for ax in (top, bottom):
+            units.plot([s["step"] for s in rows], [s["active_units"][-1] for s in rows], color=color, lw=1, alpha=0.7)
+            neg = [s for s in rows if s["kind"].startswith("neg")]
+            share.plot([s["step"] for s in neg], [s["partners_conflicting"] for s in neg], color=color, lw=1,
+                       alpha=0.7, marker=".", markersize=2)
+        units.set_ylabel("live units")
+        for ax in (units, share):
             ax.set_xscale("log")
             ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("live units of f's\n16-unit layer")
-    axes[1, 0].set_ylabel("bias-conflicting\npartners (%)")
+    axes[0, 1].set_title("bias-conflicting share of the\ncontradicting negatives (%)", fontsize=10)
+    axes[-1, 0].set_xlabel("update of f (log scale)")
+    axes[-1, 1].set_xlabel("update of f (log scale)")
     axes[0, 0].set_ylim(-0.5, 16.5)
-    axes[1, 0].set_ylim(0, 100)
+    axes[0, 1].set_ylim(0, 100)
     handles = [Line2D([], [], color="tab:red", label="layer died in the first epoch"),
                Line2D([], [], color="tab:blue", label="layer stayed alive")]
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=10, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -542,10 +546,17 @@ def official_verdict(traces: Iterable[dict[str, Any]], epochs: int = 200) -> str
     return text
 
 
-def conflicting_share(traces: Iterable[dict[str, Any]], source: str, step: int) -> float | None:
-    """Mean share (%) of bias-conflicting partners at update ``step`` over the traces of ``source``."""
-    vals = [s["partners_conflicting"] for t in traces if t["source"] == source
-            for s in t["steps"] if s["step"] == step]
+def conflicting_share(traces: Iterable[dict[str, Any]], source: str, step: int, kind: str = "negative") -> float | None:
+    """Mean over the traces of ``source`` of the share (%) of bias-conflicting partners in the
+    latest pool of ``kind`` (contradicting negatives by default) chosen by update ``step``; None
+    when no trace of ``source`` has such a pool by then."""
+    vals = []
+    for t in traces:
+        if t["source"] != source:
+            continue
+        seen = [s["partners_conflicting"] for s in t["steps"] if s["step"] <= step and s["kind"].startswith(kind[:3])]
+        if seen:
+            vals.append(seen[-1])
     return mean(vals) if vals else None
 
 
