@@ -58,8 +58,11 @@ def test_two_printed_commands_run_and_tabulate(tmp_path, capsys):
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["name"].endswith("-n300-ep1-s0-fast") and "result: " in proc.stderr
     assert len(list((out / "cmnist").glob("*.json"))) == 2 and not list(out.rglob("*.lock"))
-    assert main(["table", "--results", str(out), "--profile", "fast", "--dataset", "cmnist"]) == 0
+    assert main(["table", "--results", str(out), "--profile", "fast", "--dataset", "cmnist", "--table", "1"]) == 0
     assert capsys.readouterr().out.count("(1)") == 2                           # Vanilla at 1 % and 5 %
+    assert main(["table", "--results", str(out), "--profile", "fast", "--dataset", "cmnist"]) == 0
+    printed = capsys.readouterr().out                                          # Tables 1, 6 and 7 by default
+    assert all(f"Table {t} -- cmnist" in printed for t in "167") and printed.count("(1)") == 4
     assert main([*PLAN[:-5], "--methods", "vanilla", "--profile", "fast", "--epochs", "1", "--train-size", "300",
                  "--out", str(out), "--print-commands"]) == 0
     out_text, err = capsys.readouterr()
