@@ -150,6 +150,14 @@ def test_a_live_lock_skips_the_run_and_a_stale_one_is_taken_over(tmp_path, capsy
     assert "taking over the stale lock" in capsys.readouterr().err and not lock.exists()
 
 
+def _interruptible(args: list[str]) -> subprocess.Popen:
+    """Start ``args`` as the user's terminal would: SIGINT at its default, even when pytest itself was
+    started in the background by a shell without job control (which leaves SIGINT ignored, and an
+    ignored SIGINT is inherited by the child: Ctrl-C would never reach it)."""
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -165,8 +173,7 @@ def test_ctrl_c_during_training(tmp_path):
     out = tmp_path / "out"
     ckpt = checkpoint_file(make_config("cmnist", 5.0, "vanilla", "fast", source="embedded", train_size=300,
                                        epochs=200, threads=1), out)
-    proc = subprocess.Popen([sys.executable, "-m", "selecmix", "train", *TINY, "--epochs", "200", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _interruptible([sys.executable, "-m", "selecmix", "train", *TINY, "--epochs", "200", "--out", str(out)])
     _wait_for(ckpt, proc)                                  # the first epoch is done
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -179,10 +186,9 @@ def test_ctrl_c_during_training(tmp_path):
 def test_ctrl_c_in_sweep(tmp_path):
     """The sweep stops its runs (no traceback in the terminal or in their logs) and says how to go on."""
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "selecmix", "sweep", "--plan", "table1", "--ratios", "5",
-                             "--seeds", "0", "--methods", "vanilla", "mixup", "--profile", "fast", "--epochs", "200",
-                             "--train-size", "300", "--workers", "2", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _interruptible([sys.executable, "-m", "selecmix", "sweep", "--plan", "table1", "--ratios", "5",
+                           "--seeds", "0", "--methods", "vanilla", "mixup", "--profile", "fast", "--epochs", "200",
+                           "--train-size", "300", "--workers", "2", "--out", str(out)])
     _wait_for(out / "checkpoints", proc)
     deadline = time.monotonic() + 240          # a loaded machine: wait for both runs' first checkpoint
     while len(list((out / "checkpoints").glob("*.pt"))) < 2 and time.monotonic() < deadline:
